@@ -1,0 +1,1 @@
+"""The product's brain: pure functions, values in, values out. No I/O, no clock reads."""

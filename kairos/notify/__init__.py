@@ -1,0 +1,1 @@
+"""Notifications: Slack (slack-sdk), e-mail (smtplib) and the alert fan-out."""
