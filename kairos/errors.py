@@ -13,9 +13,10 @@
         ├── ProtocolError             the answer was not Coinone's JSON shape
         ├── AuthError                 keys, signature, nonce, permission, IP
         ├── OrderNotFound             104 / unknown order id
-        └── OrderRejected             the order was refused; do not resend as is
-            ├── InsufficientBalance   103
-            └── DuplicateOrderId      312
+        └── RequestRejected           the request itself was refused (bad parameter, pair, window)
+            └── OrderRejected         the order was refused; do not resend as is
+                ├── InsufficientBalance   103
+                └── DuplicateOrderId      312
 
 Exit codes are mapped in one place, `kairos.cli.main`.
 """
@@ -91,7 +92,11 @@ class OrderNotFound(ExchangeError):
     """The exchange does not know this order (104)."""
 
 
-class OrderRejected(ExchangeError):
+class RequestRejected(ExchangeError):
+    """The exchange refused the request's parameters (101, 107, 108, 109, 313, 316, 317 …)."""
+
+
+class OrderRejected(RequestRejected):
     """The exchange refused the order; it must not be resent unchanged."""
 
 

@@ -1,0 +1,188 @@
+"""Command line: argparse → one command per run; exceptions → documented exit codes.
+
+Exit codes
+    0  success (also: nothing to do, or an overlapping run skipped quietly)
+    1  runtime failure: exchange unreachable or refusing, market data missing, unexpected error
+    2  usage or configuration error (bad flag, bad config value, missing/wrong master key)
+    3  state file or ledger unreadable/inconsistent: a human must look (nothing was reset)
+    4  refused by a safety rail: kill switch, per-order or per-day cap, notional check
+    130 interrupted (Ctrl-C)
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Sequence
+
+from kairos import __version__
+from kairos.env import Env
+from kairos.errors import ConfigError, KairosError
+from kairos.redact import GLOBAL as REDACTOR
+
+log = logging.getLogger("kairos.cli")
+
+# action dest → "module:function"; imported lazily so the 15-minute tick stays light.
+COMMANDS = {
+    "weekly_analysis": "kairos.commands.weekly:run",
+    "quarterly_rebalance": "kairos.commands.rebalance:run_immediate",
+    "quarterly_rebalance_twap": "kairos.commands.rebalance:run_twap",
+    "process_twap": "kairos.commands.twap:process",
+    "twap_status": "kairos.commands.twap_status:run",
+    "clear_failed_twap": "kairos.commands.twap_status:clear_failed",
+    "performance_report": "kairos.commands.report:run",
+    "system_status": "kairos.commands.status:run",
+    "test_alerts": "kairos.commands.alerts_test:run",
+    "print_crontab": "kairos.commands.crontab:run",
+    "backtest": "kairos.commands.backtest:run",
+    "init_master_key": "kairos.commands.secrets:init_master_key",
+    "encrypt_config": "kairos.commands.secrets:encrypt_config",
+}
+DRY_RUN_OK = {"weekly_analysis", "quarterly_rebalance", "quarterly_rebalance_twap", "process_twap"}
+FORCE_OK = {"quarterly_rebalance", "quarterly_rebalance_twap"}
+CHART_OK = {"performance_report", "backtest"}
+NEEDS_NO_SETTINGS = {"init_master_key"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kairos1_main.py", description="KAIROS-1: 코인원 장기 자산배분 시스템 (rule-based crypto allocation)",
+        epilog="Exit codes: 0 ok, 1 runtime failure, 2 usage/config error, 3 state error, 4 safety stop, 130 interrupted.")
+    actions = parser.add_mutually_exclusive_group()
+    add = actions.add_argument
+    add("--weekly-analysis", action="store_true", help="주간 시장 계절 분석 (BTC vs 200주 이동평균)")
+    add("--quarterly-rebalance", action="store_true", help="분기별 리밸런싱 (즉시 실행)")
+    add("--quarterly-rebalance-twap", action="store_true", help="TWAP 방식 분기별 리밸런싱 (분할 매매)")
+    add("--process-twap", action="store_true", help="대기 중인 TWAP 슬라이스 처리 (cron, 15분마다)")
+    add("--twap-status", action="store_true", help="TWAP 주문 상태 조회")
+    add("--clear-failed-twap", action="store_true", help="실패/만료/대체된 TWAP 계획 정리")
+    add("--performance-report", type=_days, metavar="DAYS", help="최근 DAYS일 성과 보고서")
+    add("--system-status", action="store_true", help="시스템 상태 확인")
+    add("--test-alerts", action="store_true", help="알림 시스템 테스트 (Slack/이메일)")
+    add("--print-crontab", action="store_true", help="이 설치에 맞는 crontab 출력")
+    add("--backtest", action="store_true", help="과거 데이터로 전략 백테스트")
+    add("--init-master-key", action="store_true", help="API 키 암호화용 마스터 키 생성 (config/master.key)")
+    add("--encrypt-config", action="store_true", help="설정 파일의 비밀 값을 제자리에서 암호화")
+    parser.add_argument("--dry-run", action="store_true", help="판단과 계획만 출력, 주문·상태 변경 없음")
+    parser.add_argument("--mock", action="store_true", help="모의 거래소(시뮬레이터) 사용")
+    parser.add_argument("--force", action="store_true", help="이번 분기 실행 여부/활성 계획을 무시하고 새로 실행")
+    parser.add_argument("--config", metavar="PATH", help="설정 파일 경로 (기본: config/config.yaml 또는 $KAIROS_CONFIG)")
+    parser.add_argument("--json", action="store_true", help="사람이 읽는 글 대신 JSON 출력")
+    parser.add_argument("--lang", choices=("ko", "en"), help="출력 언어 (기본: 설정의 language, ko)")
+    parser.add_argument("--chart", metavar="FILE.png", help="차트 PNG 저장 (성과 보고서, 백테스트)")
+    parser.add_argument("--start", metavar="YYYY-MM-DD", help="백테스트 시작일")
+    parser.add_argument("--end", metavar="YYYY-MM-DD", help="백테스트 종료일")
+    parser.add_argument("--capital", metavar="KRW", help="백테스트 초기 자본 (KRW)")
+    parser.add_argument("--data", metavar="DIR", help="백테스트용 사용자 CSV 폴더 (코인별 SYMBOL.csv)")
+    parser.add_argument("--version", action="version", version=f"kairos {__version__}")
+    return parser
+
+
+def _days(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of days, got {text!r}") from None
+    if not 1 <= value <= 3650:
+        raise argparse.ArgumentTypeError(f"expected between 1 and 3650 days, got {value}")
+    return value
+
+
+def chosen_action(args: argparse.Namespace) -> str | None:
+    for dest in COMMANDS:
+        value = getattr(args, dest, None)
+        if value not in (None, False):
+            return dest
+    return None
+
+
+def check_modifiers(action: str, args: argparse.Namespace) -> None:
+    """Refuse modifiers that make no sense for the chosen action (one line, exit 2)."""
+    if args.dry_run and action not in DRY_RUN_OK:
+        raise ConfigError(f"--dry-run: not available with --{action.replace('_', '-')}")
+    if args.force and action not in FORCE_OK:
+        raise ConfigError(f"--force: only with --quarterly-rebalance or --quarterly-rebalance-twap")
+    if args.chart and action not in CHART_OK:
+        raise ConfigError("--chart: only with --performance-report or --backtest")
+    if action != "backtest" and any((args.start, args.end, args.capital, args.data)):
+        raise ConfigError("--start/--end/--capital/--data: only with --backtest")
+
+
+def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
+    """Run one command; return the process exit status (see the module docstring)."""
+    env = env if env is not None else Env.from_process()
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse printed usage or --help/--version
+        return int(exc.code or 0)
+    action = chosen_action(args)
+    if action is None:
+        parser.print_usage(env.stderr)
+        env.stderr.write("error: choose one action, e.g. --weekly-analysis (see --help)\n")
+        return 2
+    return run(action, args, env)
+
+
+def run(action: str, args: argparse.Namespace, env: Env) -> int:
+    """Build the context, run the command, map exceptions to exit codes."""
+    ctx = None
+    try:
+        check_modifiers(action, args)
+        ctx = make_context(action, args, env)
+        module_name, func_name = COMMANDS[action].split(":")
+        command = getattr(importlib.import_module(module_name), func_name)
+        return int(command(ctx) or 0)
+    except KairosError as exc:
+        return report_failure(exc, exc.exit_code, ctx, env, action)
+    except KeyboardInterrupt:
+        env.stderr.write("interrupted\n")
+        return 130
+    except Exception as exc:  # the last line of defence: one line, details in the log file
+        log.exception("unexpected error in --%s", action.replace("_", "-"))
+        return report_failure(exc, 1, ctx, env, action, unexpected=True)
+
+
+def make_context(action: str, args: argparse.Namespace, env: Env):  # -> Context
+    from kairos.context import Context
+    from kairos.logsetup import setup_logging
+    from kairos.settings import Settings, load
+
+    if action in NEEDS_NO_SETTINGS:
+        settings = Settings()
+    else:
+        from kairos.secrets import decryptor
+        settings = load(args.config, env.environ, env.home, decryptor(env.environ, env.home))
+    REDACTOR.add(*settings.secrets())
+    ctx = Context(env, settings, args, REDACTOR)
+    setup_logging(ctx.paths.log_dir, settings.logging.level, env.stderr, REDACTOR,
+                  settings.logging.max_bytes, settings.logging.backups)
+    log.info("start --%s (mode=%s, dry_run=%s)", action.replace("_", "-"), "mock" if ctx.mock else "live", ctx.dry_run)
+    return ctx
+
+
+def report_failure(exc: BaseException, code: int, ctx, env: Env, action: str, unexpected: bool = False) -> int:
+    """Print one redacted line, log it, and send a best-effort system_error alert."""
+    lang = getattr(ctx, "lang", "ko") if ctx else "ko"
+    label = {"ko": "오류", "en": "error"}[lang]
+    kind = f"{type(exc).__name__}: " if unexpected else ""
+    message = REDACTOR(f"{label}: {kind}{exc}".splitlines()[0] if str(exc) else f"{label}: {type(exc).__name__}")
+    env.stderr.write(message + "\n")
+    env.stderr.flush()
+    log.error("--%s failed (exit %d): %s", action.replace("_", "-"), code, message)
+    if ctx is not None and code in (1, 3, 4) and action not in ("test_alerts",):
+        send_failure_alert(ctx, action, message, code)
+    return code
+
+
+def send_failure_alert(ctx, action: str, message: str, code: int) -> None:
+    try:
+        alert_type = "critical_risk" if code == 4 else "system_error"
+        ctx.alerts.failure(alert_type, action, message, code)
+    except Exception:  # a failing alert must never mask the original failure
+        log.warning("could not send the failure alert", exc_info=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Logging: a rotating file under logs/, a concise console on stderr, secrets masked in both."""
+from __future__ import annotations
+
+import logging
+import logging.handlers
+from pathlib import Path
+from typing import TextIO
+
+from kairos.redact import Redactor, RedactingFilter
+
+FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s [pid %(process)d] %(message)s"
+_OWNED = "_kairos_handler"
+
+
+def setup_logging(log_dir: Path | None, level: str, stderr: TextIO, redactor: Redactor,
+                  max_bytes: int = 5_000_000, backups: int = 5, console_level: int = logging.WARNING) -> Path | None:
+    """(Re)configure the `kairos` logger; returns the log file path or None if it cannot be written."""
+    root = logging.getLogger("kairos")
+    for handler in [h for h in root.handlers if getattr(h, _OWNED, False)]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(logging.DEBUG)
+    root.propagate = False
+    console = logging.StreamHandler(stderr)
+    console.setLevel(console_level)
+    console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    _own(root, console, redactor)
+    if log_dir is None:
+        return None
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        path = log_dir / "kairos.log"
+        file_handler = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups,
+                                                            encoding="utf-8", delay=True)
+    except OSError as exc:
+        root.warning("cannot write logs to %s (%s); logging to the console only", log_dir, exc.strerror)
+        return None
+    file_handler.setLevel(getattr(logging, level))
+    file_handler.setFormatter(logging.Formatter(FILE_FORMAT))
+    _own(root, file_handler, redactor)
+    return path
+
+
+def _own(logger: logging.Logger, handler: logging.Handler, redactor: Redactor) -> None:
+    handler.addFilter(RedactingFilter(redactor))
+    setattr(handler, _OWNED, True)
+    logger.addHandler(handler)

@@ -1,0 +1,64 @@
+"""User-facing output: Korean by default, English on request, every line of a mock run marked."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, is_dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Callable, TextIO
+
+SIM_MARK = {"ko": "[모의 거래소] ", "en": "[SIMULATED] "}
+
+
+def tr(lang: str, pair: tuple[str, str], **values: Any) -> str:
+    """Pick the Korean or English text of a (ko, en) pair and fill in values."""
+    text = pair[1] if lang == "en" else pair[0]
+    return text.format(**values) if values else text
+
+
+class Output:
+    """Writes lines (or one JSON document) to stdout, redacted and marked when simulated."""
+
+    def __init__(self, stream: TextIO, *, lang: str = "ko", simulated: bool = False, json_mode: bool = False,
+                 redact: Callable[[str], str] = lambda s: s) -> None:
+        self.stream = stream
+        self.lang = lang
+        self.simulated = simulated
+        self.json_mode = json_mode
+        self.redact = redact
+
+    def t(self, pair: tuple[str, str], **values: Any) -> str:
+        return tr(self.lang, pair, **values)
+
+    def say(self, text: str = "") -> None:
+        """Print text line by line (suppressed in --json mode)."""
+        if self.json_mode:
+            return
+        prefix = SIM_MARK[self.lang] if self.simulated else ""
+        for line in (text.splitlines() or [""]):
+            self.stream.write(self.redact(prefix + line if line else prefix.rstrip()) + "\n")
+        self.stream.flush()
+
+    def emit(self, data: dict[str, Any]) -> None:
+        """Print one JSON document (only in --json mode)."""
+        if not self.json_mode:
+            return
+        document = {"simulated": self.simulated, **data}
+        self.stream.write(self.redact(json.dumps(document, default=to_jsonable, ensure_ascii=False, indent=2)) + "\n")
+        self.stream.flush()
+
+
+def to_jsonable(value: Any) -> Any:
+    """JSON encoder fallback: Decimals as strings (exact), datetimes as ISO 8601."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
