@@ -19,6 +19,7 @@ from typing import Sequence
 from kairos import __version__
 from kairos.env import Env
 from kairos.errors import ConfigError, KairosError
+from kairos.logsetup import FILE_ONLY
 from kairos.redact import GLOBAL as REDACTOR
 
 log = logging.getLogger("kairos.cli")
@@ -45,8 +46,19 @@ CHART_OK = {"performance_report", "backtest"}
 NEEDS_NO_SETTINGS = {"init_master_key"}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class Parser(argparse.ArgumentParser):
+    """argparse writing to the run's own streams (so in-process tests see usage errors)."""
+
+    streams: tuple[object, object] | None = None
+
+    def _print_message(self, message: str, file=None) -> None:  # noqa: ANN001 - argparse's signature
+        if message and self.streams is not None:
+            file = self.streams[0] if file in (None, sys.stdout) else self.streams[1]
+        super()._print_message(message, file)
+
+
+def build_parser(env: Env | None = None) -> argparse.ArgumentParser:
+    parser = Parser(
         prog="kairos1_main.py", description="KAIROS-1: 코인원 장기 자산배분 시스템 (rule-based crypto allocation)",
         epilog="Exit codes: 0 ok, 1 runtime failure, 2 usage/config error, 3 state error, 4 safety stop, 130 interrupted.")
     actions = parser.add_mutually_exclusive_group()
@@ -76,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--capital", metavar="KRW", help="백테스트 초기 자본 (KRW)")
     parser.add_argument("--data", metavar="DIR", help="백테스트용 사용자 CSV 폴더 (코인별 SYMBOL.csv)")
     parser.add_argument("--version", action="version", version=f"kairos {__version__}")
+    if env is not None:
+        parser.streams = (env.stdout, env.stderr)
     return parser
 
 
@@ -112,7 +126,7 @@ def check_modifiers(action: str, args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
     """Run one command; return the process exit status (see the module docstring)."""
     env = env if env is not None else Env.from_process()
-    parser = build_parser()
+    parser = build_parser(env)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse printed usage or --help/--version
@@ -140,7 +154,7 @@ def run(action: str, args: argparse.Namespace, env: Env) -> int:
         env.stderr.write("interrupted\n")
         return 130
     except Exception as exc:  # the last line of defence: one line, details in the log file
-        log.exception("unexpected error in --%s", action.replace("_", "-"))
+        log.exception("unexpected error in --%s", action.replace("_", "-"), extra=FILE_ONLY)
         return report_failure(exc, 1, ctx, env, action, unexpected=True)
 
 
@@ -170,7 +184,7 @@ def report_failure(exc: BaseException, code: int, ctx, env: Env, action: str, un
     message = REDACTOR(f"{label}: {kind}{exc}".splitlines()[0] if str(exc) else f"{label}: {type(exc).__name__}")
     env.stderr.write(message + "\n")
     env.stderr.flush()
-    log.error("--%s failed (exit %d): %s", action.replace("_", "-"), code, message)
+    log.error("--%s failed (exit %d): %s", action.replace("_", "-"), code, message, extra=FILE_ONLY)
     if ctx is not None and code in (1, 3, 4) and action not in ("test_alerts",):
         send_failure_alert(ctx, action, message, code)
     return code

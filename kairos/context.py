@@ -21,9 +21,6 @@ from kairos.settings import Settings
 if TYPE_CHECKING:
     from kairos.coinone.client import CoinoneClient
 
-SIM_BASE_URL = "https://coinone-sim.invalid"
-
-
 @dataclass(frozen=True)
 class Paths:
     home: Path

@@ -10,6 +10,9 @@ from kairos.redact import Redactor, RedactingFilter
 
 FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s [pid %(process)d] %(message)s"
 _OWNED = "_kairos_handler"
+FILE_ONLY = {"file_only": True}  # `extra=` for records that belong in the log file, not on the console
+
+logging.getLogger("kairos").addHandler(logging.NullHandler())  # no "last resort" output before setup
 
 
 def setup_logging(log_dir: Path | None, level: str, stderr: TextIO, redactor: Redactor,
@@ -24,6 +27,7 @@ def setup_logging(log_dir: Path | None, level: str, stderr: TextIO, redactor: Re
     console = logging.StreamHandler(stderr)
     console.setLevel(console_level)
     console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    console.addFilter(lambda record: not getattr(record, "file_only", False))
     _own(root, console, redactor)
     if log_dir is None:
         return None
