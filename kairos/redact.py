@@ -14,7 +14,9 @@ MASK = "********"
 _PATTERNS = (
     re.compile(r"(?i)(x-coinone-payload['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9+/=]{8,}"),
     re.compile(r"(?i)(x-coinone-signature['\"]?\s*[:=]\s*['\"]?)[0-9a-f]{16,}"),
-    re.compile(r"(?i)((?:access_token|secret_key|secret|password|webhook_url|master_key)['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]{4,}"),
+    # not the words that follow a key path in our own one-line config errors ("exchange.secret_key: required …")
+    re.compile(r"(?i)((?:access_token|secret_key|secret|password|webhook_url|master_key)['\"]?\s*[:=]\s*['\"]?)"
+               r"(?!(?-i:expected|required|environment variable|unknown setting|cannot decrypt)\b)[^\s'\",}]{4,}"),
     re.compile(r"(?<![0-9a-f])[0-9a-f]{128}(?![0-9a-f])"),
     re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]+"),
 )
