@@ -173,8 +173,9 @@ def convert_scalar(tp: Any, value: Any, path: str, rule: Rule, hook: Any) -> Any
             fail(path, "a text value", value)
         return check_text(str(value), path, rule)
     if tp is Secret:
-        if not isinstance(value, str):
-            fail(path, "a text value", value)
+        if not isinstance(value, str):  # never echo it: `password: 12345678` is still a secret
+            kind = describe(value) if isinstance(value, (dict, list)) else "a non-text value (hidden)"
+            raise ConfigError(f"{path}: expected a text value in quotes, got {kind}")
         if value.startswith("enc:") and hook is not None:
             value = hook(value, path)
         return Secret(value) if value else None
