@@ -1,0 +1,192 @@
+"""The JSON state file: one writer at a time, atomic replace, rolling backups, never silently reset.
+
+Layout (schema_version 1):
+    season      regime, since, last analysis
+    rebalance   last quarter done, when, how
+    plans       TWAP plans not yet archived (each with its slices and order intents)
+    orders      immediate-rebalance order intents awaiting their result
+    heartbeat   last run time per job (for --system-status)
+    notices     one-time alert markers (e.g. "waiting for KRW" per plan and coin)
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterator
+
+from filelock import FileLock, Timeout
+
+from kairos import crashpoints
+from kairos.errors import KairosError, StateError
+from kairos.output import to_jsonable
+
+log = logging.getLogger("kairos.state")
+
+SCHEMA_VERSION = 1
+BACKUPS = 5
+
+
+class LockBusy(KairosError):
+    """Another KAIROS-1 process holds the state lock."""
+
+    exit_code = 0
+
+
+def empty_state() -> dict[str, Any]:
+    return {"schema_version": SCHEMA_VERSION, "season": {}, "rebalance": {}, "plans": [], "orders": {},
+            "heartbeat": {}, "notices": {}}
+
+
+class StateStore:
+    """Reads and atomically replaces `state.json`, guarded by a lock file."""
+
+    def __init__(self, path: Path, lock_path: Path, backups: int = BACKUPS) -> None:
+        self.path = path
+        self.lock_path = lock_path
+        self.backup_dir = path.parent / "backups"
+        self.backups = backups
+        self._backed_up = False
+
+    # ---- reading ---------------------------------------------------------------------------
+    def read(self) -> dict[str, Any]:
+        """The current state (an empty one if no file exists); StateError if it cannot be trusted."""
+        if not self.path.exists():
+            return empty_state()
+        try:
+            raw = self.path.read_bytes()
+        except OSError as exc:
+            raise StateError(f"state file {self.path} cannot be read ({exc.strerror}); {self._backup_hint()}") from None
+        return self._parse(raw, str(self.path))
+
+    def _parse(self, raw: bytes, name: str) -> dict[str, Any]:
+        try:
+            data = json.loads(raw.decode("utf-8"), parse_float=Decimal)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            where = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
+            raise StateError(f"state file {name} is not valid JSON{where}; it was NOT reset. {self._backup_hint()}") from None
+        if not isinstance(data, dict):
+            raise StateError(f"state file {name} does not hold a JSON object; it was NOT reset. {self._backup_hint()}")
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise StateError(f"state file {name} has schema_version {version!r}, this program reads {SCHEMA_VERSION}; "
+                             f"it was NOT changed. {self._backup_hint()}")
+        for key, value in empty_state().items():
+            data.setdefault(key, value)
+        return data
+
+    def _backup_hint(self) -> str:
+        good = self.last_good_backup()
+        if good is None:
+            return "No usable backup exists; inspect the file by hand."
+        return f"Last good backup: {good} — check it, then restore with: cp {good} {self.path}"
+
+    def backup_files(self) -> list[Path]:
+        return [self.backup_dir / f"{self.path.name}.{i}" for i in range(1, self.backups + 1)
+                if (self.backup_dir / f"{self.path.name}.{i}").exists()]
+
+    def last_good_backup(self) -> Path | None:
+        for candidate in self.backup_files():
+            try:
+                data = json.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(data, dict) and data.get("schema_version") == SCHEMA_VERSION:
+                return candidate
+        return None
+
+    # ---- locking and writing -----------------------------------------------------------------
+    @contextmanager
+    def locked(self, wait_seconds: float = 0) -> Iterator["StateSession"]:
+        """Hold the lock for a whole run; LockBusy if another process has it after `wait_seconds`."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.lock_path), timeout=wait_seconds)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise LockBusy(f"another KAIROS-1 run holds {self.lock_path}") from None
+        try:
+            self._write_lock_info()
+            yield StateSession(self, self.read())
+        finally:
+            self._clear_lock_info()
+            lock.release()
+
+    def lock_info_path(self) -> Path:
+        return self.lock_path.with_name(self.lock_path.name + ".info")
+
+    def _write_lock_info(self) -> None:
+        try:
+            self.lock_info_path().write_text(json.dumps({"pid": os.getpid(), "since": datetime.now().astimezone().isoformat()}))
+        except OSError:
+            log.warning("cannot write %s", self.lock_info_path())
+
+    def _clear_lock_info(self) -> None:
+        try:
+            self.lock_info_path().unlink(missing_ok=True)
+        except OSError:
+            pass
+
+    def save(self, data: dict[str, Any]) -> None:
+        """Atomically replace the state file (tmp + fsync + rename + dir fsync); back up once per run."""
+        if not self._backed_up:
+            self._rotate_backups()
+            self._backed_up = True
+        crashpoints.hit("state.save.before")
+        payload = json.dumps(data, default=to_jsonable, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+            _fsync_dir(self.path.parent)
+            crashpoints.hit("state.save.after")
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StateError(f"cannot write state file {self.path}: {exc.strerror}") from None
+
+    def _rotate_backups(self) -> None:
+        if not self.path.exists():
+            return
+        try:
+            self._parse(self.path.read_bytes(), str(self.path))
+        except StateError:
+            return  # never rotate a bad file over good backups
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        name = self.path.name
+        for i in range(self.backups - 1, 0, -1):
+            older = self.backup_dir / f"{name}.{i}"
+            if older.exists():
+                os.replace(older, self.backup_dir / f"{name}.{i + 1}")
+        shutil.copy2(self.path, self.backup_dir / f"{name}.1")
+
+
+class StateSession:
+    """The state held under the lock; `save()` persists it at each durable step."""
+
+    def __init__(self, store: StateStore, data: dict[str, Any]) -> None:
+        self.store = store
+        self.data = data
+
+    def save(self) -> None:
+        self.store.save(self.data)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
