@@ -1,0 +1,107 @@
+"""Shell helpers shared by commands: market reads, rules, snapshots, calendar ids."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from kairos.clock import KST
+from kairos.coinone.models import Balance, MarketRules, Ticker
+from kairos.context import Context
+from kairos.core.allocation import Valuation, target_weights, value_portfolio
+from kairos.core.types import Regime
+from kairos.errors import DataError, ExchangeError
+from kairos.money import ZERO
+
+LOCK_WAIT_SECONDS = 120  # weekly and rebalance jobs wait for a running tick; --process-twap never waits
+
+
+def quarter_id(now: datetime) -> str:
+    """Calendar quarter in Korean time, lowercase (used in ids): '2026q4'."""
+    local = now.astimezone(KST)
+    return f"{local.year}q{(local.month - 1) // 3 + 1}"
+
+
+def stamp(now: datetime) -> str:
+    """A compact lowercase UTC stamp for ids: '20261126t0900'."""
+    return now.strftime("%Y%m%dt%H%M").lower()
+
+
+@dataclass(frozen=True)
+class MarketView:
+    """Balances and prices read in two calls (tickers for all coins at once, balances at once)."""
+
+    at: datetime
+    tickers: dict[str, Ticker]
+    balances: dict[str, Balance]
+    valuation: Valuation
+
+    def price(self, coin: str) -> Decimal:
+        return self.valuation.coins[coin].price
+
+
+def read_market(ctx: Context) -> MarketView:
+    """Read every ticker and every balance once and value the universe; DataError on gaps."""
+    universe = ctx.settings.universe
+    tickers = ctx.client.tickers()
+    balances = ctx.client.balances()
+    missing = [c for c in universe if c not in tickers]
+    if missing:
+        raise DataError(f"no ticker for {', '.join(missing)} on the KRW market; no decision")
+    prices = {c: tickers[c].last for c in universe}
+    return MarketView(ctx.clock.now(), tickers, balances, value_portfolio(balances, prices, universe))
+
+
+def market_rules(ctx: Context, universe: tuple[str, ...]) -> dict[str, MarketRules]:
+    """Order rules per coin: qty unit, min/max order, tick table, whether each side is open."""
+    markets = ctx.client.markets()
+    floor = ctx.settings.strategy.rebalance.min_order_krw
+    rules = {}
+    for coin in universe:
+        market = markets.get(coin)
+        if market is None:
+            raise DataError(f"{coin}/KRW is not listed on the exchange; check strategy.portfolio")
+        rules[coin] = MarketRules(target=coin, qty_unit=market.qty_unit,
+                                  min_order_krw=max(market.min_order_amount, floor),
+                                  max_order_krw=market.max_order_amount, ticks=ctx.client.range_units(coin),
+                                  min_qty=market.min_qty, can_buy=market.can_buy, can_sell=market.can_sell)
+    return rules
+
+
+def targets_for(ctx: Context, regime: Regime) -> dict[str, Decimal]:
+    s = ctx.settings.strategy
+    return target_weights(regime, s.portfolio.weights, s.season_filter.risk_on_crypto_ratio,
+                          s.season_filter.risk_off_crypto_ratio)
+
+
+def current_regime(state: dict[str, Any]) -> Regime | None:
+    value = state.get("season", {}).get("regime")
+    return Regime(value) if value else None
+
+
+def record_snapshot(ctx: Context, ledger: Any, view: MarketView, regime: Regime | None) -> dict[str, Any]:
+    """Store a portfolio snapshot and return the tracking-error figures computed from it."""
+    targets = targets_for(ctx, regime) if regime else {}
+    weights = view.valuation.weights()
+    coins = {c: {"qty": str(p.qty_total), "price": str(p.price), "value": str(p.value), "weight": str(weights[c])}
+             for c, p in view.valuation.coins.items()}
+    payload = {"coins": coins, "krw_weight": str(weights["KRW"]), "targets": {k: str(v) for k, v in targets.items()},
+               "outside": {k: str(v) for k, v in view.valuation.outside.items()}}
+    ledger.record_snapshot(view.at, view.valuation.total, view.valuation.krw_total,
+                           regime.value if regime else None, payload)
+    return tracking_error(weights, targets)
+
+
+def tracking_error(weights: dict[str, Decimal], targets: dict[str, Decimal]) -> dict[str, Any]:
+    """Largest |actual − target| weight, and which asset it is."""
+    if not targets:
+        return {"max_gap": ZERO, "asset": None}
+    gaps = {k: abs(weights.get(k, ZERO) - targets.get(k, ZERO)) for k in set(weights) | set(targets)}
+    asset = max(sorted(gaps), key=lambda k: gaps[k])
+    return {"max_gap": gaps[asset], "asset": asset, "actual": weights.get(asset, ZERO), "target": targets.get(asset, ZERO)}
+
+
+def no_decision(what: str, exc: ExchangeError) -> DataError:
+    """Turn an exchange failure during data gathering into 'no decision was made'."""
+    return DataError(f"no decision: {what} unavailable ({exc})")

@@ -1,0 +1,126 @@
+"""Alert fan-out: one call from a command, every enabled channel tried independently.
+
+A failing channel never blocks the others or the trade. The same dedupe key is not sent twice
+within `notifications.dedupe_minutes`, remembered in the ledger across processes.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Callable, Protocol
+
+log = logging.getLogger("kairos.notify")
+
+LEVELS = {
+    "weekly_analysis": "info", "season_change": "warning", "quarterly_rebalance": "info",
+    "immediate_rebalance": "warning", "twap_start": "info", "twap_complete": "info", "twap_stalled": "warning",
+    "tracking_error": "warning", "system_error": "critical", "critical_risk": "critical", "test": "info",
+}
+
+
+@dataclass(frozen=True)
+class Alert:
+    """What every channel renders: a type, a title, lines of facts, and what to do next."""
+
+    alert_type: str
+    title: str
+    lines: tuple[str, ...] = ()
+    action: str | None = None  # for failures: what the operator should do
+    fields: dict[str, Any] = field(default_factory=dict)
+    simulated: bool = False
+
+    @property
+    def level(self) -> str:
+        return LEVELS.get(self.alert_type, "info")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    channel: str
+    ok: bool
+    detail: str
+
+
+class Channel(Protocol):
+    name: str
+
+    def send(self, alert: Alert) -> Delivery: ...
+
+
+class Alerts:
+    """Routes alerts by level to channels, with dedupe through the ledger."""
+
+    def __init__(self, channels: list[Channel], routes: dict[str, tuple[str, ...]], dedupe_minutes: int,
+                 ledger: Callable[[], Any] | None, clock: Any, redact: Callable[[str], str], simulated: bool) -> None:
+        self.channels = {c.name: c for c in channels}
+        self.routes = routes
+        self.dedupe = timedelta(minutes=dedupe_minutes)
+        self._ledger = ledger
+        self.clock = clock
+        self.redact = redact
+        self.simulated = simulated
+        self.sent: list[tuple[Alert, list[Delivery]]] = []
+
+    def send(self, alert_type: str, title: str, lines: list[str] | tuple[str, ...] = (), *, action: str | None = None,
+             dedupe_key: str | None = None, fields: dict[str, Any] | None = None, force: bool = False) -> list[Delivery]:
+        """Send one alert to the channels routed for its level; [] when deduplicated or unrouted."""
+        alert = Alert(alert_type, self.redact(title), tuple(self.redact(l) for l in lines),
+                      self.redact(action) if action else None, fields or {}, self.simulated)
+        key = dedupe_key or f"{alert_type}:{title}"
+        if not force and self._recent(key):
+            log.info("alert %s suppressed (sent within %s)", key, self.dedupe)
+            return []
+        targets = [n for n in self.routes.get(alert.level, ()) if n in self.channels]
+        deliveries = [self._deliver(self.channels[name], alert) for name in targets]
+        self._remember(alert, key, targets, deliveries)
+        self.sent.append((alert, deliveries))
+        return deliveries
+
+    def failure(self, alert_type: str, action_name: str, message: str, code: int) -> list[Delivery]:
+        """Best-effort alert for a failed command (called by the CLI's error shell)."""
+        title = f"KAIROS-1 --{action_name.replace('_', '-')} failed (exit {code})"
+        hint = NEXT_STEP.get(code, "Check logs/kairos.log on the server.")
+        return self.send(alert_type, title, [message], action=hint, dedupe_key=f"{alert_type}:{action_name}:{code}")
+
+    def _deliver(self, channel: Channel, alert: Alert) -> Delivery:
+        try:
+            delivery = channel.send(alert)
+        except Exception as exc:  # a channel must never break the run or the other channels
+            delivery = Delivery(channel.name, False, self.redact(f"{type(exc).__name__}: {exc}"))
+        if not delivery.ok:
+            log.warning("alert via %s failed: %s", channel.name, delivery.detail)
+        return delivery
+
+    def _recent(self, key: str) -> bool:
+        ledger = self._ledger() if self._ledger else None
+        if ledger is None or self.dedupe.total_seconds() <= 0:
+            return False
+        last = ledger.last_alert_at(key)
+        return last is not None and self.clock.now() - last < self.dedupe
+
+    def _remember(self, alert: Alert, key: str, targets: list[str], deliveries: list[Delivery]) -> None:
+        ledger = self._ledger() if self._ledger else None
+        if ledger is None:
+            return
+        delivered = [d.channel for d in deliveries if d.ok] or (["-"] if not targets else [])
+        try:
+            ledger.record_alert(self.clock.now(), key, alert.alert_type, alert.level, targets, delivered)
+        except Exception:
+            log.warning("could not record alert %s in the ledger", key, exc_info=True)
+
+
+NEXT_STEP = {
+    1: "Check exchange reachability and logs/kairos.log; the next cron run retries reads automatically.",
+    3: "The state file or ledger needs a human: follow the message (it names the last good backup).",
+    4: "A safety rail stopped trading: review the caps / kill switch in config, then rerun.",
+}
+
+
+def build_alerts(ctx: Any) -> Alerts:
+    """Alerts for this run from the settings (channels are created only when enabled)."""
+    from kairos.notify.channels import channels_for
+
+    n = ctx.settings.notifications
+    ledger = (lambda: None) if ctx.dry_run else (lambda: ctx.ledger)
+    return Alerts(channels_for(ctx), dict(n.alert_levels), n.dedupe_minutes, ledger, ctx.clock, ctx.redactor, ctx.mock)
