@@ -172,7 +172,7 @@ class MarketModel:
         """One bar aggregating the minutes of [t0_ms, t1_ms), or None when empty."""
         if t1_ms <= t0_ms:
             return None
-        return self._span(coin, t0_ms, t1_ms, daily=t1_ms - t0_ms >= 2 * DAY_MS).reduce([0])
+        return self._minutes(coin, t0_ms // MINUTE_MS, t1_ms // MINUTE_MS).reduce([0])
 
     # -- public API --------------------------------------------------------------------------------
 
@@ -188,11 +188,12 @@ class MarketModel:
         _step(interval)
         if size < 1:
             raise ValueError(f"size must be positive, got {size}")
-        key, coin = self._check(symbol, now_ms)
+        key = self._symbol(symbol)
         listed = self._listed[key]
         anchor = now_ms if end_ms is None else min(end_ms, now_ms)
-        if anchor < listed:
+        if anchor < listed:  # includes asking before the coin is listed at all
             return [], True
+        coin = self._check(key, now_ms)[1]
         starts = [candle_start(interval, anchor)]
         while len(starts) < size and starts[-1] > listed:
             starts.append(prev_start(interval, starts[-1]))
@@ -245,20 +246,20 @@ class MarketModel:
         # One uniform draw for the touch, then four per level (ask gap, bid gap, ask size, bid size):
         # a 5-level book is the first five levels of the 15-level one.
         draws = rng_for(self.seed, _TAG_BOOK, symbol_key(key), now_ms // MINUTE_MS).random(1 + 4 * levels)
-        level = draws[1:].reshape(levels, 4)
+        per_level = draws[1:].reshape(levels, 4)
         spread = max(KRW_TICKS.tick_for(last), last * spec.spread_bps / 10000)
         ask = max(KRW_TICKS.round_up(last + spread * _fraction(draws[0])), last)
         bid = min(KRW_TICKS.round_down(ask - spread), _tick_below(last))
         gap = spread / 2
         asks, bids = [ask], [bid]
         for j in range(1, levels):
-            asks.append(max(KRW_TICKS.round_up(asks[-1] + gap * _fraction(0.5 + level[j, 0])),
+            asks.append(max(KRW_TICKS.round_up(asks[-1] + gap * _fraction(0.5 + per_level[j, 0])),
                             asks[-1] + KRW_TICKS.tick_for(asks[-1])))
             below = _tick_below(bids[-1])
             if below > 0:
-                bids.append(min(KRW_TICKS.round_down(bids[-1] - gap * _fraction(0.5 + level[j, 1])), below))
-        return ([(p, self._qty(spec, p, j, 0.5 + level[j, 3])) for j, p in enumerate(bids) if p > 0],
-                [(p, self._qty(spec, p, j, 0.5 + level[j, 2])) for j, p in enumerate(asks)])
+                bids.append(min(KRW_TICKS.round_down(bids[-1] - gap * _fraction(0.5 + per_level[j, 1])), below))
+        return ([(p, self._qty(spec, p, j, 0.5 + per_level[j, 3])) for j, p in enumerate(bids) if p > 0],
+                [(p, self._qty(spec, p, j, 0.5 + per_level[j, 2])) for j, p in enumerate(asks)])
 
     @staticmethod
     def _qty(spec: CoinSpec, price: Decimal, level: int, noise: float) -> Decimal:

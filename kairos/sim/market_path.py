@@ -1,6 +1,6 @@
 """How the simulated market moves: daily closes for every coin at once, minute bars on demand.
 
-Daily layer (built once per `PathGenerator`, all coins, 2015-01-01 .. 2036-01-01, ~20 ms):
+Daily layer (built once per `PathGenerator`, all coins, 2015-01-01 .. 2036-01-01, ~30 ms):
 
     log P_i(day) = beta_i * (cycle(day) + common(day)) + idio_i(day), shifted so P_i(2026-01-01 00:00) = level_i
 
@@ -25,7 +25,9 @@ Numbers are integers until the Decimal edge: prices in 1e-4 KRW units already ro
 KRW tick grid, quote volume in 1e-4 KRW, target volume in 1e-8 coin (1e-4 for coins priced < 100 KRW,
 to stay inside int64). Seeds come from `numpy.random.SeedSequence` keyed by the model seed, a
 purpose tag and a SHA-256 of the symbol, so a coin's path does not depend on which other coins exist,
-and nothing depends on Python's `hash()`.
+and nothing depends on Python's `hash()`. Bit-identical output assumes the pinned numpy (its
+generator streams) and the same float math library; a tick-level difference on another platform is
+possible in principle, never within one machine.
 """
 from __future__ import annotations
 

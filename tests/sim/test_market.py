@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kairos.coinone.models import KRW_TICKS
-from kairos.sim.market import DEFAULT_COINS, INTERVALS, MarketModel, candle_start, next_start
+from kairos.sim.market import DEFAULT_COINS, INTERVALS, CoinSpec, MarketModel, candle_start, next_start
 
 MIN = 60_000
 HOUR = 3_600_000
@@ -169,10 +169,32 @@ def test_no_candles_before_listing(model: MarketModel, interval: str, first_open
     assert not model.candles("SOL", interval, NOW, size=2)[1]
 
 
+def test_a_mid_week_listing_opens_partial_weekly_and_monthly_candles() -> None:
+    new = CoinSpec("NEW", datetime(2024, 5, 15, 12, tzinfo=timezone.utc), Decimal("5000"), 0.9, 1.2,
+                   Decimal("0.0001"), Decimal("10"), Decimal("3000000"))
+    model = MarketModel(coins=[new])
+    assert model.listed_ms("NEW") == ms(2024, 5, 15)  # floored to 00:00 UTC, a Wednesday
+    days, _ = model.candles("NEW", "1d", ms(2024, 6, 10), end_ms=ms(2024, 5, 19), size=10)
+    weeks, is_last = model.candles("NEW", "1w", ms(2024, 6, 10), end_ms=ms(2024, 5, 19), size=10)
+    assert is_last and len(days) == 5 and len(weeks) == 1
+    assert weeks[0]["timestamp"] == ms(2024, 5, 13)
+    assert without_timestamp(weeks[0]) == aggregate(days)
+    months, _ = model.candles("NEW", "1mon", ms(2024, 6, 10), size=10)
+    may, _ = model.candles("NEW", "1d", ms(2024, 6, 10), end_ms=ms(2024, 5, 31), size=40)
+    assert [m["timestamp"] for m in months] == [ms(2024, 6, 1), ms(2024, 5, 1)]
+    assert without_timestamp(months[1]) == aggregate(may)
+
+
+def test_a_coin_path_does_not_depend_on_the_other_coins(model: MarketModel) -> None:
+    alone = MarketModel(coins=[model.spec("ETH")])
+    assert alone.candles("ETH", "1h", NOW, size=48) == model.candles("ETH", "1h", NOW, size=48)
+
+
 def test_before_listing_there_is_no_price(model: MarketModel) -> None:
     assert not model.is_listed("SOL", ms(2021, 6, 6, 23, 59)) and model.is_listed("SOL", ms(2021, 6, 7))
     with pytest.raises(ValueError):
         model.price("SOL", ms(2021, 6, 6, 23, 59))
+    assert model.candles("SOL", "1d", ms(2021, 6, 6, 23, 59)) == ([], True)
     assert model.price("SOL", ms(2021, 6, 7)) > 0
 
 
