@@ -52,7 +52,7 @@ def integer(obj: Mapping[str, Any], key: str, *, where: str, default: int | None
         raise ProtocolError(f"{where}.{key}: expected an integer, got {value!r}")
     try:
         return int(Decimal(str(value)))
-    except ArithmeticError:
+    except (ArithmeticError, ValueError):  # int(Decimal("NaN")) raises ValueError
         raise ProtocolError(f"{where}.{key}: expected an integer, got {value!r}") from None
 
 
