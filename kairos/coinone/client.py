@@ -103,7 +103,9 @@ class CoinoneClient:
         by_ts: dict[int, Candle] = {}
         anchor = end_ms
         while len(by_ts) < count:
-            params: dict[str, Any] = {"interval": interval, "size": min(CHART_PAGE, max(count - len(by_ts), 1))}
+            # one spare row after the first page: a server that re-sends the anchor candle must not end us short
+            wanted = count - len(by_ts) + (1 if by_ts else 0)
+            params: dict[str, Any] = {"interval": interval, "size": min(CHART_PAGE, max(wanted, 1))}
             if anchor is not None:
                 params["timestamp"] = anchor
             body = self._public(f"/public/v2/chart/{self.quote}/{target.upper()}", params)
