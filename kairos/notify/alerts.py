@@ -52,7 +52,8 @@ class Alerts:
     """Routes alerts by level to channels, with dedupe through the ledger."""
 
     def __init__(self, channels: list[Channel], routes: dict[str, tuple[str, ...]], dedupe_minutes: int,
-                 ledger: Callable[[], Any] | None, clock: Any, redact: Callable[[str], str], simulated: bool) -> None:
+                 ledger: Callable[[], Any] | None, clock: Any, redact: Callable[[str], str], simulated: bool,
+                 lang: str = "ko") -> None:
         self.channels = {c.name: c for c in channels}
         self.routes = routes
         self.dedupe = timedelta(minutes=dedupe_minutes)
@@ -60,6 +61,7 @@ class Alerts:
         self.clock = clock
         self.redact = redact
         self.simulated = simulated
+        self.lang = lang
         self.sent: list[tuple[Alert, list[Delivery]]] = []
 
     def send(self, alert_type: str, title: str, lines: list[str] | tuple[str, ...] = (), *, action: str | None = None,
@@ -67,7 +69,7 @@ class Alerts:
         """Send one alert to the channels routed for its level; [] when deduplicated or unrouted."""
         alert = Alert(alert_type, self.redact(title), tuple(self.redact(l) for l in lines),
                       self.redact(action) if action else None, fields or {}, self.simulated)
-        key = dedupe_key or f"{alert_type}:{title}"
+        key = self.redact(dedupe_key or f"{alert_type}:{title}")  # stored in the ledger: no secrets
         if not force and self._recent(key):
             log.info("alert %s suppressed (sent within %s)", key, self.dedupe)
             return []
@@ -79,8 +81,9 @@ class Alerts:
 
     def failure(self, alert_type: str, action_name: str, message: str, code: int) -> list[Delivery]:
         """Best-effort alert for a failed command (called by the CLI's error shell)."""
-        title = f"KAIROS-1 --{action_name.replace('_', '-')} failed (exit {code})"
-        hint = NEXT_STEP.get(code, "Check logs/kairos.log on the server.")
+        pick = 1 if self.lang == "en" else 0
+        title = FAILED_TITLE[pick].format(action=action_name.replace("_", "-"), code=code)
+        hint = NEXT_STEP.get(code, DEFAULT_NEXT_STEP)[pick]
         return self.send(alert_type, title, [message], action=hint, dedupe_key=f"{alert_type}:{action_name}:{code}")
 
     def _deliver(self, channel: Channel, alert: Alert) -> Delivery:
@@ -92,15 +95,31 @@ class Alerts:
             log.warning("alert via %s failed: %s", channel.name, delivery.detail)
         return delivery
 
+    def _open_ledger(self) -> Any:
+        """The ledger, or None when there is none or it cannot be opened (alerts still go out)."""
+        if self._ledger is None:
+            return None
+        try:
+            return self._ledger()
+        except Exception:
+            log.warning("ledger unavailable for alert dedupe; sending without it", exc_info=True)
+            return None
+
     def _recent(self, key: str) -> bool:
-        ledger = self._ledger() if self._ledger else None
-        if ledger is None or self.dedupe.total_seconds() <= 0:
+        if self.dedupe.total_seconds() <= 0:
             return False
-        last = ledger.last_alert_at(key)
+        ledger = self._open_ledger()
+        if ledger is None:
+            return False
+        try:
+            last = ledger.last_alert_at(key)
+        except Exception:  # an unreadable ledger must not silence or block an alert
+            log.warning("could not read alert history for %s; sending", key, exc_info=True)
+            return False
         return last is not None and self.clock.now() - last < self.dedupe
 
     def _remember(self, alert: Alert, key: str, targets: list[str], deliveries: list[Delivery]) -> None:
-        ledger = self._ledger() if self._ledger else None
+        ledger = self._open_ledger()
         if ledger is None:
             return
         delivered = [d.channel for d in deliveries if d.ok] or (["-"] if not targets else [])
@@ -110,11 +129,16 @@ class Alerts:
             log.warning("could not record alert %s in the ledger", key, exc_info=True)
 
 
-NEXT_STEP = {
-    1: "Check exchange reachability and logs/kairos.log; the next cron run retries reads automatically.",
-    3: "The state file or ledger needs a human: follow the message (it names the last good backup).",
-    4: "A safety rail stopped trading: review the caps / kill switch in config, then rerun.",
+FAILED_TITLE = ("KAIROS-1 --{action} 실패 (종료 코드 {code})", "KAIROS-1 --{action} failed (exit {code})")
+NEXT_STEP = {  # (ko, en)
+    1: ("거래소 연결 상태와 logs/kairos.log를 확인하세요. 조회는 다음 cron 실행에서 자동으로 재시도됩니다.",
+        "Check exchange reachability and logs/kairos.log; the next cron run retries reads automatically."),
+    3: ("상태 파일 또는 원장을 사람이 확인해야 합니다. 메시지를 따르세요 (마지막 정상 백업이 적혀 있습니다).",
+        "The state file or ledger needs a human: follow the message (it names the last good backup)."),
+    4: ("안전장치가 거래를 멈췄습니다. 설정의 한도/킬 스위치를 검토한 뒤 다시 실행하세요.",
+        "A safety rail stopped trading: review the caps / kill switch in config, then rerun."),
 }
+DEFAULT_NEXT_STEP = ("서버의 logs/kairos.log를 확인하세요.", "Check logs/kairos.log on the server.")
 
 
 def build_alerts(ctx: Any) -> Alerts:
@@ -123,4 +147,5 @@ def build_alerts(ctx: Any) -> Alerts:
 
     n = ctx.settings.notifications
     ledger = (lambda: None) if ctx.dry_run else (lambda: ctx.ledger)
-    return Alerts(channels_for(ctx), dict(n.alert_levels), n.dedupe_minutes, ledger, ctx.clock, ctx.redactor, ctx.mock)
+    return Alerts(channels_for(ctx), dict(n.alert_levels), n.dedupe_minutes, ledger, ctx.clock, ctx.redactor, ctx.mock,
+                  lang=ctx.lang)
