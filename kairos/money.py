@@ -36,10 +36,18 @@ def to_decimal(value: object, *, what: str = "value") -> Decimal:
 
 def round_down(value: Decimal, step: Decimal) -> Decimal:
     """Round `value` toward zero to a multiple of `step` (step > 0)."""
+    _finite(value, "value")
+    _finite(step, "step")
     if step <= 0:
         raise ValueError(f"step must be positive, got {step}")
     units = (value / step).to_integral_value(rounding=ROUND_DOWN)
     return (units * step).quantize(step) if step.as_tuple().exponent < 0 else units * step
+
+
+def _finite(value: object, what: str) -> None:
+    """Refuse what must never reach an order: bool, None, float, NaN and infinities."""
+    if isinstance(value, bool) or not isinstance(value, (Decimal, int)) or not Decimal(value).is_finite():
+        raise ValueError(f"{what}: expected a finite Decimal, got {value!r}")
 
 
 def is_multiple(value: Decimal, step: Decimal) -> bool:
@@ -49,6 +57,9 @@ def is_multiple(value: Decimal, step: Decimal) -> bool:
 
 def plain(value: Decimal) -> str:
     """Decimal as a plain string (no exponent, no trailing zeros): the form sent to Coinone."""
+    _finite(value, "value")
+    if value == 0:
+        return "0"  # not "-0"
     if value == value.to_integral_value():
         return format(value.quantize(ONE), "f")
     return format(value.normalize(), "f")
@@ -56,6 +67,7 @@ def plain(value: Decimal) -> str:
 
 def fmt_krw(value: Decimal) -> str:
     """Format KRW with thousands separators and no decimals: 1234567.8 → '1,234,568'."""
+    _finite(value, "value")
     return f"{value.quantize(ONE, rounding=ROUND_HALF_EVEN):,}"
 
 
