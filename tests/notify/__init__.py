@@ -82,6 +82,14 @@ class MailSink:
     """aiosmtpd handler keeping every message it accepts."""
 
     received: list[Received] = field(default_factory=list)
+    refuse: frozenset[str] = frozenset()
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802 - aiosmtpd hook
+                          rcpt_options: list[str]) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd hook
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
@@ -100,10 +108,12 @@ class EphemeralController(Controller):
 class SmtpServer:
     """A real SMTP server on 127.0.0.1 (plain, STARTTLS or implicit TLS; AUTH optional)."""
 
-    def __init__(self, *, login: tuple[str, str] | None = None, **smtp_kwargs: Any) -> None:
-        self.sink = MailSink()
+    def __init__(self, *, login: tuple[str, str] | None = None, refuse: frozenset[str] = frozenset(),
+                 **smtp_kwargs: Any) -> None:
+        self.sink = MailSink(refuse=refuse)
         if login is not None:
-            smtp_kwargs.update(authenticator=_authenticator(*login), auth_require_tls=False)
+            smtp_kwargs["authenticator"] = _authenticator(*login)
+            smtp_kwargs.setdefault("auth_require_tls", False)
         self._controller = EphemeralController(self.sink, hostname="127.0.0.1", port=0, **smtp_kwargs)
 
     @property
