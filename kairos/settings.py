@@ -254,13 +254,25 @@ def load(config_arg: str | None, environ: Mapping[str, str], home: Path,
     return settings
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that leaves dates as text: `2026-13-01` then fails with its key path, not a bare ValueError."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def read_yaml(path: Path) -> object:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     try:
-        return yaml.safe_load(text) or {}
+        return yaml.load(text, Loader=_Loader) or {}  # noqa: S506 - a SafeLoader subclass
+    except (ValueError, TypeError) as exc:  # a constructor refused an explicitly tagged value (!!timestamp …)
+        raise ConfigError(f"{path}: invalid value ({exc})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
