@@ -153,6 +153,8 @@ def convert_mapping(key_tp: Any, val_tp: Any, value: Any, path: str, rule: Rule,
         sub = join(path, key)
         if rule.key_rule is not None:
             check_text(key, sub, rule.key_rule)
+        if key in out:  # `btc` and `BTC` once upper-cased: the first weight would vanish silently
+            fail(sub, "each key only once (case does not matter)", "a duplicate")
         out[key] = convert(val_tp, v, sub, rule.item_rule or Rule(), hook)
     return types.MappingProxyType(out)
 
