@@ -4,18 +4,28 @@ Every server binds 127.0.0.1 on a port the OS picks at run time and is stopped b
 """
 from __future__ import annotations
 
+import argparse
 import email
 import email.policy
+import io
 import json
 import socket
 import threading
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Callable
 
+import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from kairos.clock import Clock
+from kairos.context import Context
+from kairos.env import Env
+from kairos.redact import Redactor
+from kairos.settings import load
 
 
 class SlackServer:
@@ -172,3 +182,33 @@ def text_and_html(message: EmailMessage) -> tuple[str, str]:
     markup = message.get_body(preferencelist=("html",))
     assert text is not None and markup is not None, "expected both a text and an HTML part"
     return text.get_content(), markup.get_content()
+
+
+# ---- configuration and context for end-to-end tests ------------------------------------------------
+SENDER = "kairos@example.com"
+RECIPIENTS = ["ops@example.com", "owner@example.org"]
+
+
+def write_config(path: Path, *, slack_url: str | None = None, smtp_port: int | None = None,
+                 mentions: dict[str, Any] | None = None, notifications: dict[str, Any] | None = None,
+                 top: dict[str, Any] | None = None) -> Path:
+    """A YAML config enabling Slack (at `slack_url`) and/or e-mail (plain SMTP on `smtp_port`)."""
+    n: dict[str, Any] = {"dedupe_minutes": 60}
+    if slack_url:
+        n["slack"] = {"enabled": True, "webhook_url": slack_url, "timeout_seconds": 5, "channel": "#kairos",
+                      "username": "KAIROS-1", "mentions": mentions or {}}
+    if smtp_port:
+        n["email"] = {"enabled": True, "smtp_server": "127.0.0.1", "smtp_port": smtp_port, "security": "none",
+                      "sender": SENDER, "recipients": RECIPIENTS, "timeout_seconds": 5}
+    n.update(notifications or {})
+    path.write_text(yaml.safe_dump({"notifications": n, **(top or {})}, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def context_for(home: Path, config: Path, *, clock: Clock | None = None, lang: str | None = None,
+                dry_run: bool = False) -> Context:
+    """A run context built the way the CLI builds it (settings from the file, secrets registered)."""
+    env = Env(io.StringIO(), io.StringIO(), {}, home, clock=clock)
+    settings = load(str(config), {}, home)
+    args = argparse.Namespace(lang=lang, dry_run=dry_run)
+    return Context(env, settings, args, Redactor(settings.secrets()))
