@@ -78,6 +78,11 @@ class ApiError(Exception):
         return {"result": "error", "error_code": self.code, "error_msg": self.message}
 
 
+def _same(a: str, b: str) -> bool:
+    """Constant-time comparison that also accepts non-ASCII text (compared as UTF-8 bytes)."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogateescape"), b.encode("utf-8", "surrogateescape"))
+
+
 def sign(payload_b64: str, secret_key: str) -> str:
     """Lowercase hex HMAC-SHA512 of the base64 payload string, keyed by the secret as UTF-8."""
     return hmac.new(secret_key.encode("utf-8"), payload_b64.encode("ascii"), hashlib.sha512).hexdigest()
@@ -112,7 +117,7 @@ class Authenticator:
             raise ApiError("121")
         params = decode_payload(payload_b64)
         self._check_token(params.get("access_token"))
-        if not hmac.compare_digest(sign(payload_b64, self._secret_key), signature.strip()):
+        if not _same(sign(payload_b64, self._secret_key), signature.strip()):
             raise ApiError("123")
         self._check_nonce(params.get("nonce"), tx)
         return params
@@ -120,7 +125,7 @@ class Authenticator:
     def _check_token(self, token: Any) -> None:
         if token in (None, ""):
             raise ApiError("11")
-        if not isinstance(token, str) or not hmac.compare_digest(token, self._access_token):
+        if not isinstance(token, str) or not _same(token, self._access_token):
             raise ApiError("12")
 
     def _check_nonce(self, nonce: Any, tx: Tx) -> None:
@@ -134,7 +139,7 @@ class Authenticator:
     def is_admin(self, headers: Mapping[str, str]) -> bool:
         """The admin path takes the access token in X-SIM-ADMIN."""
         given = headers.get("x-sim-admin", "")
-        return bool(given) and hmac.compare_digest(given, self._access_token)
+        return bool(given) and _same(given, self._access_token)
 
 
 class RateLimiter:

@@ -52,6 +52,12 @@ def test_wrong_signature_is_123(any_client: Signer) -> None:
     assert code_of(any_client.raw(BALANCE, {"X-COINONE-PAYLOAD": encoded, "X-COINONE-SIGNATURE": wrong})) == "123"
 
 
+def test_non_ascii_signature_or_token_is_refused_not_crashing(client: Signer) -> None:
+    _, encoded, _ = client.payload({})
+    assert code_of(client.raw(BALANCE, {"X-COINONE-PAYLOAD": encoded, "X-COINONE-SIGNATURE": "\u00e9t\u00e9"})) == "123"
+    assert code_of(Signer(client.session, client.base_url, access="t\u00f6ken").post(BALANCE)) == "12"
+
+
 def test_upper_cased_secret_is_not_accepted(client: Signer) -> None:
     upper = Signer(client.session, client.base_url, secret=client.secret.upper())
     assert code_of(upper.post(BALANCE)) == "123"

@@ -1,14 +1,14 @@
 """Order acceptance: every refusal code of fact sheet §3.3, §4 and §6, in the documented shapes."""
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from kairos.clock import to_ms
 from kairos.sim.exchange import SimConfig, SimExchange
 from kairos.sim.store import MemoryStore
-from tests.sim.conftest import Signer, adapter_client, pair
+from tests.sim.conftest import NOW, Signer, adapter_client, pair
 
 LIMIT_BUY = {"side": "BUY", "type": "LIMIT", "price": "1000000", "qty": "0.01", "post_only": True}
 
@@ -165,9 +165,6 @@ def test_order_response_is_only_the_id(client: Signer) -> None:
 
 
 def test_stop_limit_trigger_equal_to_price_is_167(client: Signer, model) -> None:
-    from kairos.clock import to_ms
-    from tests.sim.conftest import NOW
-
     last = model.price("BTC", to_ms(NOW))
     answer = place(client, side="BUY", type="STOP_LIMIT", price=str(last), qty="0.01", trigger_price=str(last))
     assert answer["error_code"] == "167"

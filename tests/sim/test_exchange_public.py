@@ -7,7 +7,9 @@ import pytest
 
 from kairos.clock import to_ms
 from kairos.coinone.models import KRW_TICKS
-from tests.sim.conftest import NOW, Signer
+from kairos.sim.exchange import SimConfig, SimExchange
+from kairos.sim.store import MemoryStore
+from tests.sim.conftest import NOW, Signer, adapter_client
 
 NOW_MS = to_ms(NOW)
 
@@ -34,10 +36,6 @@ def test_markets_all_and_one(any_client: Signer, model) -> None:
 
 
 def test_market_status_overrides_show_in_markets(model, clock) -> None:
-    from kairos.sim.exchange import SimConfig, SimExchange
-    from kairos.sim.store import MemoryStore
-    from tests.sim.conftest import adapter_client
-
     exchange = SimExchange(model, MemoryStore(), clock,
                            config=SimConfig(maintenance_status={"BTC": 1}, trade_status={"ETH": 2}))
     rows = {m["target_currency"]: m for m in get(adapter_client(exchange), "/public/v2/markets/KRW")["markets"]}
