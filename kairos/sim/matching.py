@@ -144,7 +144,7 @@ class MatchingEngine:
         elif intent.post_only and self._crosses_now(intent, now_ms):
             self._cancel_rest(tx, order, now_ms)
         else:
-            self._execute_limit(tx, order, intent, now_ms)
+            self._take(tx, order, now_ms)
 
     def _book(self, coin: str, now_ms: int) -> tuple[list[Level], list[Level]]:
         return self.model.book(coin, now_ms, levels=self.config.match_levels)
@@ -171,11 +171,12 @@ class MatchingEngine:
         self._release(tx, order)
         order.status = status
 
-    def _execute_limit(self, tx: Tx, order: Order, intent: OrderIntent, now_ms: int) -> None:
-        bids, asks = self._book(intent.target, now_ms)
-        unit = self.markets.qty_unit(intent.target)
-        levels = asks if intent.is_buy else bids
-        for price, qty in walk_limit(levels, intent.qty, unit, intent.price, intent.is_buy):
+    def _take(self, tx: Tx, order: Order, now_ms: int) -> None:
+        """Fill the part of an open LIMIT-like order that crosses the book now, as taker."""
+        bids, asks = self._book(order.target, now_ms)
+        unit = self.markets.qty_unit(order.target)
+        is_buy = order.side == "BUY"
+        for price, qty in walk_limit(asks if is_buy else bids, order.remain_qty, unit, order.price, is_buy):
             self._fill(tx, order, price, qty, is_maker=False, now_ms=now_ms)
         self._settle_status(tx, order)
 
@@ -254,7 +255,8 @@ class MatchingEngine:
                 return
             order.status, order.is_triggered, order.triggered_at = "TRIGGERED", True, now_ms
             order.updated_at = now_ms
-            low = high = self.model.price(order.target, now_ms)  # only trading after the trigger counts
+            self._take(tx, order, now_ms)  # a triggered order is a new limit order: it may cross now
+            return
         through = low < order.price if order.side == "BUY" else high > order.price
         if through:
             self._fill(tx, order, order.price, order.remain_qty, is_maker=True, now_ms=now_ms)

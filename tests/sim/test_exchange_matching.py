@@ -292,3 +292,29 @@ def test_fee_rates_are_configurable(model, maker: str, taker: str) -> None:
     order = detail(client, "XRP", order_id=place(client, "XRP", side="BUY", type="MARKET", amount="100000"))
     assert order["fee_rate"] == taker
     assert Decimal(order["fee"]) == round_down(Decimal(order["traded_amount"]) * Decimal(taker), STEP)
+
+
+def first_trade_at_or_above(model, coin: str, price: Decimal, start_ms: int) -> int:
+    candles, _ = model.candles(coin, "1m", start_ms + 500 * 60_000, size=500)
+    for candle in reversed(candles):
+        if candle["timestamp"] >= start_ms and candle["high"] >= price:
+            return candle["timestamp"]
+    raise AssertionError("the model never reached the price in 500 minutes")
+
+
+def test_stop_limit_triggers_then_fills_as_a_taker(client: Signer, clock: FixedClock, model) -> None:
+    last = model.price("ETH", NOW_MS)
+    trigger, limit = last + 5000, last + 100_000
+    order_id = place(client, "ETH", side="BUY", type="STOP_LIMIT", price=str(limit), qty="0.1",
+                     trigger_price=str(trigger))
+    krw = balances(client)["KRW"]
+    assert krw[1] == limit / 10
+    reached = first_trade_at_or_above(model, "ETH", trigger, NOW_MS + 60_000)
+    clock.set(NOW.fromtimestamp(reached / 1000 + 90, tz=NOW.tzinfo))
+    order = detail(client, "ETH", order_id=order_id)
+    assert order["status"] == "FILLED" and order["is_triggered"] is True
+    assert Decimal(order["average_executed_price"]) <= limit
+    assert balances(client)["KRW"][1] == 0
+    rows = client.call("/v2.1/order/completed_orders", **pair("ETH"), size=10, from_ts=NOW_MS,
+                       to_ts=to_ms(clock.now()))["completed_orders"]
+    assert rows and all(r["is_maker"] is False and r["order_type"] == "STOP_LIMIT" for r in rows)
