@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from decimal import Decimal
@@ -262,6 +263,16 @@ class SqliteStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
+        for attempt in range(20):
+            try:
+                self._prepare()
+                return
+            except sqlite3.OperationalError as exc:  # many processes opening a new file at once
+                if "locked" not in str(exc) or attempt == 19:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+
+    def _prepare(self) -> None:
         con = self._open()
         try:
             con.execute("PRAGMA journal_mode=WAL")

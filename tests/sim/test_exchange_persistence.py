@@ -14,7 +14,7 @@ from pathlib import Path
 import requests
 
 from kairos.clock import FixedClock, to_ms
-from kairos.sim.exchange import SimConfig, SimExchange
+from kairos.sim.exchange import SimExchange
 from kairos.sim.factory import paper_exchange
 from kairos.sim.market import MarketModel
 from kairos.sim.store import SqliteStore
@@ -65,8 +65,7 @@ def _worker(path: str, index: int, results: "multiprocessing.Queue[list[str]]") 
 
 
 def test_twenty_processes_share_one_account_file(tmp_path: Path) -> None:
-    path = str(tmp_path / "paper.db")
-    SimExchange(MarketModel(seed=7), SqliteStore(path), FixedClock(NOW), config=SimConfig(initial_krw=Decimal(10**8)))
+    path = str(tmp_path / "paper.db")  # created by the workers, all at once
     context = multiprocessing.get_context("fork")
     results = context.Queue()
     workers = [context.Process(target=_worker, args=(path, i, results)) for i in range(20)]
@@ -81,7 +80,10 @@ def test_twenty_processes_share_one_account_file(tmp_path: Path) -> None:
     orders = client.admin("GET", "/__sim__/orders")["orders"]
     assert len(orders) == 61 and len({o["user_order_id"] for o in orders}) == 61
     spent = sum(Decimal(o["traded_amount"]) + Decimal(o["fee"]) for o in orders)
-    assert Decimal(krw_of(client)) == Decimal(10**8) - spent
+    assert Decimal(krw_of(client)) == Decimal(10**7) - spent
+    deposits = client.call("/v2.1/transaction/krw/history", size=100, from_ts=to_ms(NOW) - 1,
+                           to_ts=to_ms(NOW))["transactions"]
+    assert len(deposits) == 1
 
 
 def _read_first_line(process: subprocess.Popen, timeout: float = 20) -> str:
