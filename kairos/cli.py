@@ -153,6 +153,8 @@ def run(action: str, args: argparse.Namespace, env: Env) -> int:
     except KeyboardInterrupt:
         env.stderr.write("interrupted\n")
         return 130
+    except BrokenPipeError:  # e.g. `kairos ... | head`: the reader left; nothing to report
+        return 141
     except Exception as exc:  # the last line of defence: one line, details in the log file
         log.exception("unexpected error in --%s", action.replace("_", "-"), extra=FILE_ONLY)
         return report_failure(exc, 1, ctx, env, action, unexpected=True)

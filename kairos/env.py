@@ -9,11 +9,12 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, TextIO
-
-import requests
+from typing import TYPE_CHECKING, Any, Callable, Mapping, TextIO
 
 from kairos.clock import Clock
+
+if TYPE_CHECKING:
+    import requests
 
 
 @dataclass
@@ -23,7 +24,7 @@ class Env:
     environ: Mapping[str, str]
     home: Path
     clock: Clock | None = None  # None: the system clock (or KAIROS_NOW in mock mode)
-    http_session: Callable[[], requests.Session] | None = None  # live-mode session factory
+    http_session: "Callable[[], requests.Session] | None" = None  # live-mode session factory
     sim_app: Any = None  # a prebuilt simulator WSGI app for mock mode (tests)
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -92,8 +92,11 @@ class Executor:
         except DuplicateOrderId:
             record["status"] = "unknown"  # the id was used: the order may exist, reconcile by uoid
         except TemporaryExchangeError as exc:
-            log.warning("order %s: result unknown (%s); will reconcile by user_order_id", request.user_order_id, exc)
-            record["status"] = "unknown"
+            if exc.code:  # Coinone answered with an error code (4, 405): the order was refused, not lost
+                record.update(status="rejected", error=str(exc), error_code=exc.code, temporary=True)
+            else:
+                log.warning("order %s: result unknown (%s); will reconcile by user_order_id", request.user_order_id, exc)
+                record["status"] = "unknown"
         except OrderRejected as exc:
             record.update(status="rejected", error=str(exc), error_code=exc.code,
                           insufficient=isinstance(exc, InsufficientBalance))
@@ -145,7 +148,7 @@ class Executor:
         now = self.clock.now().isoformat()
         self.ledger.upsert_order({
             "user_order_id": record["uoid"], "created_at": record.get("created_at", now), "updated_at": now,
-            "plan_id": plan_id, "kind": self.kind, "target": record["target"], "side": record["side"],
+            "plan_id": plan_id, "kind": record.get("kind", self.kind), "target": record["target"], "side": record["side"],
             "order_type": "MARKET", "amount_krw": record.get("amount_krw"), "qty": record.get("qty"),
             "limit_price": record.get("limit_price"), "mid_price": record.get("mid"), "order_id": record.get("order_id"),
             "status": record["status"], "executed_qty": record.get("executed_qty", "0"),

@@ -69,9 +69,8 @@ class Ledger:
         if version > len(SCHEMA):
             raise StateError(f"ledger {self.path} has schema version {version}, newer than this program ({len(SCHEMA)})")
         for number in range(version, len(SCHEMA)):
-            with self.write():
-                self.conn.executescript(SCHEMA[number])
-                self.conn.execute(f"PRAGMA user_version={number + 1}")
+            # executescript commits any open transaction first, so the script carries its own
+            self.conn.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA[number]}\nPRAGMA user_version={number + 1};\nCOMMIT;")
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:

@@ -93,6 +93,22 @@ def record_snapshot(ctx: Context, ledger: Any, view: MarketView, regime: Regime 
     return tracking_error(weights, targets)
 
 
+def snapshot_and_check(ctx: Context, view: MarketView, regime: Regime | None, *, plan_active: bool) -> dict[str, Any]:
+    """Record a snapshot; alert `tracking_error` when the largest weight gap passes the threshold.
+
+    While a TWAP plan is working, a gap is expected (it is being closed), so no alert then.
+    """
+    te = record_snapshot(ctx, ctx.ledger, view, regime)
+    threshold = ctx.settings.monitoring.tracking_error_threshold
+    if te["asset"] and te["max_gap"] > threshold and not plan_active:
+        ctx.alerts.send("tracking_error", f"Tracking error {te['max_gap'] * 100:.1f}%p on {te['asset']}",
+                        [f"{te['asset']}: actual {te['actual'] * 100:.1f}% vs target {te['target'] * 100:.1f}% "
+                         f"(threshold {threshold * 100:.1f}%p)"],
+                        action="Consider --quarterly-rebalance-twap --force if the gap persists.",
+                        dedupe_key=f"tracking_error:{te['asset']}")
+    return te
+
+
 def tracking_error(weights: dict[str, Decimal], targets: dict[str, Decimal]) -> dict[str, Any]:
     """Largest |actual − target| weight, and which asset it is."""
     if not targets:

@@ -1,0 +1,90 @@
+"""Rendering of rebalance plans and TWAP schedules for the terminal (Korean default, English)."""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from kairos.clock import KST
+from kairos.core import twap
+from kairos.core.rebalance import RebalancePlan
+from kairos.money import fmt_krw, fmt_pct, fmt_qty
+from kairos.output import Output
+from kairos import plans as P
+
+M = {
+    "title": ("📋 리밸런싱 계획 — 총자산 {total} KRW, {regime}: 암호화폐 {crypto}",
+              "📋 Rebalance plan — total {total} KRW, {regime}: crypto {crypto}"),
+    "head": ("{:<6}{:>16}{:>16}{:>8}{:>8}{:>15}  주문", "{:<6}{:>16}{:>16}{:>8}{:>8}{:>15}  order"),
+    "cols": (("코인", "보유량", "평가액(KRW)", "현재", "목표", "차이(KRW)"), ("coin", "holding", "value (KRW)", "now", "target", "delta (KRW)")),
+    "buy": ("매수 {amount} KRW", "BUY {amount} KRW"),
+    "sell": ("매도 {qty} {coin}", "SELL {qty} {coin}"),
+    "hold": ("유지 ({why})", "hold ({why})"),
+    "why": {"below_drift": ("허용 오차 이내", "within drift"), "below_min_order": ("최소 주문 미만", "below min order"),
+            "market_closed": ("거래 불가", "market closed"), "qty_locked": ("잠긴 수량", "qty locked"),
+            "capped_by_krw": ("KRW 부족", "not enough KRW")},
+    "outside": ("유니버스 밖 보유(거래하지 않음): {items}", "Held outside the universe (never traded): {items}"),
+    "none": ("주문 없음: 모든 코인이 목표 범위 안에 있습니다.", "No orders: every coin is within its target range."),
+    "twap_title": ("⏱️ TWAP 계획 {plan} ({regime} 기준, 종료 예정 {end} KST)", "⏱️ TWAP plan {plan} (for {regime}, ends {end} KST)"),
+    "twap_leg": ("  • {coin} {side} 총 {total} — {slices}회 × {interval}분, ATR {atr} ({mode}), 종료 {end} KST",
+                 "  • {coin} {side} total {total} — {slices} × {interval} min, ATR {atr} ({mode}), ends {end} KST"),
+    "calm": ("안정", "calm"), "volatile": ("변동", "volatile"),
+    "slot": ("      {n:>2}. {at} KST  {size}", "      {n:>2}. {at} KST  {size}"),
+    "risk_on": ("위험선호(risk-on)", "risk-on"), "risk_off": ("위험회피(risk-off)", "risk-off"),
+    "side_buy": ("매수", "BUY"), "side_sell": ("매도", "SELL"),
+}
+
+
+def regime_name(out: Output, regime: str) -> str:
+    return out.t(M["risk_on"] if regime == "risk_on" else M["risk_off"])
+
+
+def print_plan(out: Output, plan: RebalancePlan, regime: str, crypto_ratio: Decimal, outside: dict[str, Decimal]) -> None:
+    """The full plan table: coin, holding, value, current %, target %, delta, and the order or why not."""
+    out.say(out.t(M["title"], total=fmt_krw(plan.total), regime=regime_name(out, regime), crypto=fmt_pct(crypto_ratio, 0)))
+    cols = M["cols"][1] if out.lang == "en" else M["cols"][0]
+    out.say(out.t(M["head"]).format(*cols))
+    krw_weight = 1 - sum((r.current_weight for r in plan.rows), Decimal(0))
+    for row in plan.rows:
+        delta = f"{'+' if row.delta_krw > 0 else ''}{fmt_krw(row.delta_krw)}"
+        out.say(f"{row.target:<6}{fmt_qty(row.qty):>16}{fmt_krw(row.value):>16}{fmt_pct(row.current_weight):>8}"
+                f"{fmt_pct(row.target_weight):>8}{delta:>15}  {order_text(out, row)}")
+    krw_target = 1 - sum((r.target_weight for r in plan.rows), Decimal(0))
+    out.say(f"{'KRW':<6}{'':>16}{fmt_krw(plan.total * krw_weight):>16}{fmt_pct(krw_weight):>8}{fmt_pct(krw_target):>8}")
+    if outside:
+        out.say(out.t(M["outside"], items=", ".join(f"{c} {fmt_qty(q)}" for c, q in outside.items())))
+    if not plan.has_orders:
+        out.say(out.t(M["none"]))
+
+
+def order_text(out: Output, row: Any) -> str:
+    if row.action == "BUY":
+        return out.t(M["buy"], amount=fmt_krw(row.order_krw))
+    if row.action == "SELL":
+        return out.t(M["sell"], qty=fmt_qty(row.order_qty), coin=row.target)
+    why = M["why"].get(row.skip_reason or "", (row.skip_reason or "", row.skip_reason or ""))
+    return out.t(M["hold"], why=out.t(why))
+
+
+def print_twap_plan(out: Output, plan: dict[str, Any], *, with_slots: bool) -> None:
+    """The TWAP plan: each leg's schedule, and with `with_slots` every slot's time and nominal size."""
+    out.say(out.t(M["twap_title"], plan=plan["plan_id"], regime=regime_name(out, plan["regime"]),
+                  end=kst(datetime.fromisoformat(plan["end_at"]))))
+    start = datetime.fromisoformat(plan["start_at"])
+    for leg in plan["legs"]:
+        total = Decimal(leg["total"])
+        amount = f"{fmt_krw(total)} KRW" if leg["unit"] == "krw" else f"{fmt_qty(total)} {leg['target']}"
+        out.say(out.t(M["twap_leg"], coin=leg["target"], side=out.t(M["side_buy"] if leg["side"] == "BUY" else M["side_sell"]),
+                      total=amount, slices=leg["slices"], interval=leg["interval_minutes"],
+                      atr=fmt_pct(Decimal(leg["atr_pct"]), 2), mode=out.t(M["volatile"] if leg["volatile"] else M["calm"]),
+                      end=kst(datetime.fromisoformat(leg["end_at"]))))
+        if with_slots:
+            schedule = P.schedule_of(leg)
+            nominal = total / schedule.slices
+            for k in range(schedule.slices):
+                size = f"{fmt_krw(nominal)} KRW" if leg["unit"] == "krw" else f"{fmt_qty(nominal)} {leg['target']}"
+                out.say(out.t(M["slot"], n=k + 1, at=kst(twap.slot_time(start, k, schedule)), size=size))
+
+
+def kst(moment: datetime) -> str:
+    return moment.astimezone(KST).strftime("%Y-%m-%d %H:%M")

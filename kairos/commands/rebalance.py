@@ -1,0 +1,300 @@
+"""--quarterly-rebalance (immediate) and --quarterly-rebalance-twap, plus the regime-flip rebalance.
+
+Idempotent per calendar quarter (KST): a second run in the same quarter does nothing unless
+--force. A TWAP plan already active is refused unless --force, which supersedes it. Orders are
+only planned once every earlier order's result is known (reconciled by user_order_id).
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from kairos.clock import to_ms
+from kairos.coinone.models import MarketRules, OrderRequest
+from kairos.commands import plan_view, season
+from kairos.commands.common import (
+    LOCK_WAIT_SECONDS, MarketView, current_regime, market_rules, quarter_id, read_market, targets_for,
+)
+from kairos.context import Context
+from kairos.core.allocation import crypto_ratio
+from kairos.core.rebalance import RebalancePlan, plan_rebalance
+from kairos.core.types import OrderIntent, Regime, Side
+from kairos.errors import DataError, ExchangeError, StateError
+from kairos.execution import OPEN, UNRESOLVED, Executor, guard_price
+from kairos.money import ZERO, fmt_krw, fmt_qty, round_down
+from kairos import plans as P
+
+log = logging.getLogger("kairos.rebalance")
+DAY_MS = 86_400_000
+
+M = {
+    "done": ("이번 분기({q}) 리밸런싱은 이미 {at}에 실행되었습니다. 다시 하려면 --force.",
+             "This quarter's ({q}) rebalance already ran at {at}. Use --force to run it again."),
+    "active": ("활성 TWAP 계획 {plan}이(가) 진행 중이라 새 리밸런싱을 하지 않습니다. 대체하려면 --force.",
+               "TWAP plan {plan} is still active; no new rebalance. Use --force to supersede it."),
+    "pending": ("이전 주문 {n}건의 결과를 아직 확인하지 못했습니다. 다음 실행에서 다시 확인합니다.",
+                "{n} earlier order(s) still have an unknown result; they are checked again on the next run."),
+    "first_regime": ("기록된 시장 국면이 없어 지금 판단합니다: {regime} — {reason}",
+                     "No regime recorded yet; deciding now: {regime} — {reason}"),
+    "dry": ("[드라이런] 주문을 보내지 않았고 상태 파일과 장부도 바꾸지 않았습니다.",
+            "[dry run] No order sent; state file and ledger untouched."),
+    "order": ("  • {coin} {side}: {size} → {status}, 체결 {qty} {coin} (평균 {avg} KRW, 수수료 {fee} KRW)",
+              "  • {coin} {side}: {size} → {status}, filled {qty} {coin} (avg {avg} KRW, fee {fee} KRW)"),
+    "skip_buy": ("  • {coin} 매수 건너뜀: 매도 후 KRW가 부족해 최소 주문 미만", "  • {coin} BUY skipped: below the minimum after the KRW cap"),
+    "finished": ("리밸런싱 완료: 주문 {n}건.", "Rebalance finished: {n} order(s)."),
+    "superseded": ("TWAP 계획 {plan}을(를) 대체(superseded)했습니다.", "TWAP plan {plan} superseded."),
+    "deferred": ("국면 전환 리밸런싱은 미확인 주문이 정리된 뒤 다음 --process-twap에서 시작됩니다.",
+                 "The regime-change rebalance starts on the next --process-twap, once unknown orders are resolved."),
+    "buy": ("매수", "BUY"), "sell": ("매도", "SELL"),
+}
+
+
+def run_immediate(ctx: Context) -> int:
+    return quarterly(ctx, use_twap=False)
+
+
+def run_twap(ctx: Context) -> int:
+    return quarterly(ctx, use_twap=True)
+
+
+def quarterly(ctx: Context, *, use_twap: bool) -> int:
+    now = ctx.clock.now()
+    if ctx.dry_run:
+        return dry_run(ctx, use_twap, now)
+    force = bool(getattr(ctx.args, "force", False))
+    with ctx.state.locked(wait_seconds=LOCK_WAIT_SECONDS) as session:
+        st = session.data
+        quarter = quarter_id(now)
+        last = st["rebalance"]
+        if last.get("last_quarter") == quarter and last.get("completed", True) and not force:
+            ctx.out.say(ctx.out.t(M["done"], q=quarter, at=last.get("at", "?")))
+            return 0
+        active = P.active_plans(st)
+        if active and not force:
+            ctx.out.say(ctx.out.t(M["active"], plan=active[0]["plan_id"]))
+            return 0
+        executor = Executor(ctx, session, ctx.ledger, kind="twap" if use_twap else "immediate")
+        if not reconcile_all(ctx, executor, st, now):
+            return 1
+        for plan in active:
+            supersede(ctx, executor, plan, now)
+        regime = ensure_regime(ctx, st, now)
+        session.save()
+        view, rules, plan = make_plan(ctx, regime)
+        plan_view.print_plan(ctx.out, plan, regime.value, ratio(ctx, regime), view.valuation.outside)
+        st["rebalance"] = {"last_quarter": quarter, "at": now.isoformat(), "kind": "twap" if use_twap else "immediate",
+                           "completed": use_twap}
+        if use_twap:
+            return start_twap(ctx, session, executor, plan, rules, regime, kind="quarterly", now=now)
+        return execute_now(ctx, session, executor, plan, rules, view, now)
+
+
+def ratio(ctx: Context, regime: Regime) -> Decimal:
+    s = ctx.settings.strategy.season_filter
+    return crypto_ratio(regime, s.risk_on_crypto_ratio, s.risk_off_crypto_ratio)
+
+
+def ensure_regime(ctx: Context, st: dict[str, Any], now: datetime) -> Regime:
+    """The recorded regime, or — on a first run — decide it now (and record it)."""
+    regime = current_regime(st)
+    if regime is not None:
+        return regime
+    inputs = season.fetch_inputs(ctx)
+    decision = season.decide(ctx, inputs, None)
+    season.record(ctx, st, decision, inputs, now)
+    ctx.out.say(ctx.out.t(M["first_regime"], regime=plan_view.regime_name(ctx.out, decision.regime.value),
+                          reason=decision.reason(ctx.lang)))
+    return decision.regime
+
+
+def make_plan(ctx: Context, regime: Regime) -> tuple[MarketView, dict[str, MarketRules], RebalancePlan]:
+    universe = ctx.settings.universe
+    view = read_market(ctx)
+    rules = market_rules(ctx, universe)
+    r = ctx.settings.strategy.rebalance
+    plan = plan_rebalance(view.valuation, targets_for(ctx, regime), rules, drift_threshold=r.drift_threshold,
+                          fee_buffer=r.fee_buffer)
+    return view, rules, plan
+
+
+def dry_run(ctx: Context, use_twap: bool, now: datetime) -> int:
+    """Same decision and plan, printed; nothing sent, nothing written."""
+    st = ctx.state.read()
+    regime = current_regime(st)
+    if regime is None:
+        inputs = season.fetch_inputs(ctx)
+        decision = season.decide(ctx, inputs, None)
+        regime = decision.regime
+        ctx.out.say(ctx.out.t(M["first_regime"], regime=plan_view.regime_name(ctx.out, regime.value),
+                              reason=decision.reason(ctx.lang)))
+    view, rules, plan = make_plan(ctx, regime)
+    plan_view.print_plan(ctx.out, plan, regime.value, ratio(ctx, regime), view.valuation.outside)
+    if use_twap and plan.has_orders:
+        preview = P.build_plan("dry-run", plan=plan, rules=rules, atr=atr_percentages(ctx, plan, now),
+                               settings=ctx.settings, now=now, regime=regime.value, kind="quarterly",
+                               arrival={c: view.tickers[c].mid for c in view.tickers if c in rules})
+        plan_view.print_twap_plan(ctx.out, preview, with_slots=True)
+    ctx.out.say(ctx.out.t(M["dry"]))
+    ctx.out.emit({"regime": regime.value, "total_krw": plan.total,
+                  "rows": [row.__dict__ for row in plan.rows], "intents": [i.__dict__ for i in plan.intents]})
+    return 0
+
+
+# ---- reconciliation and superseding -----------------------------------------------------------------
+def reconcile_all(ctx: Context, executor: Executor, st: dict[str, Any], now: datetime) -> bool:
+    """Resolve every unknown order first; False (with a message) if some are still unknown."""
+    run_id = f"{now.strftime('%Y%m%d%H%M%S')}-rebalance"
+    for record in list(st["orders"].values()):
+        executor.reconcile(record, record.get("plan_id"), run_id)
+    for plan, _leg, order in list(P.plans_with_unresolved(st)):
+        executor.reconcile(order, plan["plan_id"], run_id)
+    forget_resolved(st)
+    unknown = [r for r in st["orders"].values() if r["status"] in UNRESOLVED] + \
+              [o for _p, _l, o in P.plans_with_unresolved(st) if o["status"] in UNRESOLVED]
+    if unknown:
+        ctx.out.say(ctx.out.t(M["pending"], n=len(unknown)))
+        return False
+    return True
+
+
+def forget_resolved(st: dict[str, Any]) -> None:
+    """Immediate-order records leave the state once resolved (the ledger keeps them)."""
+    st["orders"] = {k: r for k, r in st["orders"].items() if r["status"] in (*UNRESOLVED, OPEN)}
+
+
+def supersede(ctx: Context, executor: Executor, plan: dict[str, Any], now: datetime) -> None:
+    """Mark a running plan superseded: cancel its open orders, archive it, say so."""
+    for leg in plan["legs"]:
+        for order in P.leg_unresolved(leg):
+            if order.get("status") == OPEN and order.get("order_id"):
+                try:
+                    ctx.client.cancel_order(leg["target"], order_id=order["order_id"])
+                except ExchangeError as exc:
+                    log.warning("cancel of %s failed: %s", order["uoid"], exc)
+                executor.refresh(order, plan["plan_id"])
+        if leg["status"] == P.ACTIVE:
+            leg["status"] = "superseded"
+    plan.update(status="superseded", closed_at=now.isoformat(), summary=P.summary(plan))
+    executor.session.save()
+    ctx.ledger.archive_plan(now, plan)
+    ctx.out.say(ctx.out.t(M["superseded"], plan=plan["plan_id"]))
+
+
+# ---- TWAP -------------------------------------------------------------------------------------------------
+def atr_percentages(ctx: Context, plan: RebalancePlan, now: datetime) -> dict[str, Decimal]:
+    """Each traded coin's 14-day Wilder ATR % from its last 15 completed daily candles."""
+    from kairos.core.indicators import atr_percent
+
+    period = ctx.settings.execution.atr_period
+    result = {}
+    for intent in plan.intents:
+        try:
+            candles = ctx.client.chart(intent.target, "1d", period + 3)
+        except ExchangeError as exc:
+            raise DataError(f"no TWAP plan: {intent.target} daily candles unavailable ({exc})") from exc
+        done = [c for c in candles if c.timestamp + DAY_MS <= to_ms(now)]
+        result[intent.target] = atr_percent(done[-(period + 1):], period)
+    return result
+
+
+def start_twap(ctx: Context, session: Any, executor: Executor, plan: RebalancePlan, rules: dict[str, MarketRules],
+               regime: Regime, *, kind: str, now: datetime) -> int:
+    """Save a new TWAP plan, announce it, print its schedule, and run the first due slice."""
+    from kairos.commands.twap import Tick
+
+    st = session.data
+    if not plan.has_orders:
+        session.save()
+        return 0
+    view = read_market(ctx)
+    plan_id = P.new_plan_id(st, "tw", now)
+    twap_plan = P.build_plan(plan_id, plan=plan, rules=rules, atr=atr_percentages(ctx, plan, now), settings=ctx.settings,
+                             now=now, regime=regime.value, kind=kind, arrival={c: view.tickers[c].mid for c in rules})
+    st["plans"].append(twap_plan)
+    st["rebalance"]["plan_id"] = plan_id
+    session.save()
+    ctx.ledger.record_decision(now, "twap_plan", {"plan_id": plan_id, "kind": kind, "regime": regime.value,
+                                                  "legs": [{k: l[k] for k in ("target", "side", "unit", "total", "slices",
+                                                            "interval_minutes", "atr_pct")} for l in twap_plan["legs"]]})
+    plan_view.print_twap_plan(ctx.out, twap_plan, with_slots=False)
+    alert_type = "immediate_rebalance" if kind == "season_change" else "twap_start"
+    lines = [f"{l['target']} {l['side']} {l['total']} ({l['unit']}) in {l['slices']} × {l['interval_minutes']} min, "
+             f"ATR {Decimal(l['atr_pct']) * 100:.2f}%" for l in twap_plan["legs"]]
+    ctx.alerts.send(alert_type, f"TWAP {plan_id} started ({kind}, {regime.value})", lines, dedupe_key=f"twap_start:{plan_id}")
+    return Tick(ctx, session).run()
+
+
+def start_season_twap(ctx: Context, session: Any, regime: Regime, now: datetime) -> int:
+    """A regime flip: supersede running plans and start a TWAP plan from actual holdings."""
+    st = session.data
+    executor = Executor(ctx, session, ctx.ledger, kind="twap")
+    if not reconcile_all(ctx, executor, st, now):
+        st["pending_rebalance"] = {"kind": "season_change", "regime": regime.value, "since": now.isoformat()}
+        session.save()
+        ctx.out.say(ctx.out.t(M["deferred"]))
+        return 0
+    st.pop("pending_rebalance", None)
+    for plan in P.active_plans(st):
+        supersede(ctx, executor, plan, now)
+    _view, rules, plan = make_plan(ctx, regime)
+    plan_view.print_plan(ctx.out, plan, regime.value, ratio(ctx, regime), _view.valuation.outside)
+    return start_twap(ctx, session, executor, plan, rules, regime, kind="season_change", now=now)
+
+
+# ---- immediate -----------------------------------------------------------------------------------------
+def execute_now(ctx: Context, session: Any, executor: Executor, plan: RebalancePlan, rules: dict[str, MarketRules],
+                view: MarketView, now: datetime) -> int:
+    """Sells, then buys capped by the KRW really available; every order durable and reconciled."""
+    st = session.data
+    plan_id = P.new_plan_id(st, "im", now)
+    st["rebalance"]["plan_id"] = plan_id
+    session.save()
+    ctx.ledger.record_decision(now, "rebalance_plan", {"plan_id": plan_id, "total": plan.total,
+                                                       "intents": [i.__dict__ for i in plan.intents]})
+    sent = [submit(ctx, executor, st, plan_id, intent, intent.qty, view, rules) for intent in plan.sells]
+    if plan.buys:
+        krw = ctx.client.balances().get("KRW")
+        budget = (krw.available if krw else ZERO) * (1 - ctx.settings.strategy.rebalance.fee_buffer)
+        wanted = sum((i.amount_krw or ZERO for i in plan.buys), ZERO)
+        scale = min(Decimal(1), budget / wanted) if wanted > 0 else ZERO
+        fresh = read_market(ctx)
+        for intent in plan.buys:
+            amount = round_down((intent.amount_krw or ZERO) * scale, Decimal(1))
+            if amount < rules[intent.target].min_order_krw:
+                ctx.out.say(ctx.out.t(M["skip_buy"], coin=intent.target))
+                continue
+            sent.append(submit(ctx, executor, st, plan_id, intent, amount, fresh, rules))
+    forget_resolved(st)
+    st["rebalance"]["completed"] = True
+    session.save()
+    ctx.out.say(ctx.out.t(M["finished"], n=len(sent)))
+    lines = [f"{r['target']} {r['side']}: {r['status']} qty {r.get('executed_qty', '0')} avg {r.get('avg_price', '0')}" for r in sent]
+    ctx.alerts.send("quarterly_rebalance", f"Rebalance {plan_id} done ({len(sent)} orders)", lines, dedupe_key=f"rebalance:{plan_id}")
+    return 0
+
+
+def submit(ctx: Context, executor: Executor, st: dict[str, Any], plan_id: str, intent: OrderIntent, size: Decimal,
+           view: MarketView, rules: dict[str, MarketRules]) -> dict[str, Any]:
+    """Place one immediate order (MARKET + limit_price guard) through the durable executor."""
+    coin, is_buy = intent.target, intent.side is Side.BUY
+    ticker = view.tickers[coin]
+    ask = ticker.best_ask.price if ticker.best_ask else ticker.last
+    bid = ticker.best_bid.price if ticker.best_bid else ticker.last
+    ticks = rules[coin].ticks
+    guard = guard_price(intent.side.value, ask, bid, ctx.settings.strategy.rebalance.max_slippage, ticks.round_down, ticks.round_up)
+    uoid = f"{plan_id}-{coin.lower()}-{intent.side.value.lower()}-a1"
+    if uoid in st["orders"]:
+        raise StateError(f"order id {uoid} already recorded in the state file; refusing to send it twice")
+    request = OrderRequest.market_buy(coin, size, guard, uoid) if is_buy else OrderRequest.market_sell(coin, size, guard, uoid)
+    krw_value = size if is_buy else size * bid
+    executor.check_rails(request, krw_value, intent.est_krw if not is_buy else intent.amount_krw)
+    record: dict[str, Any] = {"plan_id": plan_id, "kind": "immediate"}
+    st["orders"][uoid] = record
+    executor.submit(record, request, mid=ticker.mid, plan_id=plan_id)
+    shown = f"{fmt_krw(size)} KRW" if is_buy else f"{fmt_qty(size)} {coin}"
+    ctx.out.say(ctx.out.t(M["order"], coin=coin, side=ctx.out.t(M["buy"] if is_buy else M["sell"]), size=shown,
+                          status=record.get("exchange_status") or record["status"], qty=fmt_qty(Decimal(record.get("executed_qty") or 0)),
+                          avg=fmt_krw(Decimal(record.get("avg_price") or 0)), fee=fmt_krw(Decimal(record.get("fee") or 0))))
+    return record

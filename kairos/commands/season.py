@@ -1,0 +1,58 @@
+"""The season decision as the shell sees it: fetch weekly candles and the ticker, classify, record."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from kairos.clock import to_ms
+from kairos.commands.common import no_decision
+from kairos.context import Context
+from kairos.core.season import SeasonDecision, classify, two_hundred_week_ma
+from kairos.core.types import Regime
+from kairos.errors import ExchangeError
+
+
+@dataclass(frozen=True)
+class SeasonInputs:
+    price: Decimal
+    ma: Decimal
+    weeks: int
+    last_week_ms: int
+
+
+def fetch_inputs(ctx: Context) -> SeasonInputs:
+    """BTC weekly candles (completed weeks only) and ticker `last`; no data → DataError, no decision."""
+    s = ctx.settings.strategy.season_filter
+    coin = s.reference_coin
+    try:
+        candles = ctx.client.chart(coin, "1w", s.ma_weeks + 3)
+    except ExchangeError as exc:
+        raise no_decision(f"{coin}/KRW weekly candles", exc) from exc
+    ma, used = two_hundred_week_ma(candles, to_ms(ctx.clock.now()), s.ma_weeks, market=f"{coin}/KRW")
+    try:
+        price = ctx.client.ticker(coin).last
+    except ExchangeError as exc:
+        raise no_decision(f"{coin}/KRW ticker", exc) from exc
+    return SeasonInputs(price, ma, len(used), used[-1].timestamp)
+
+
+def decide(ctx: Context, inputs: SeasonInputs, previous: Regime | None) -> SeasonDecision:
+    return classify(inputs.price, inputs.ma, ctx.settings.strategy.season_filter.band, previous)
+
+
+def record(ctx: Context, state: dict[str, Any], decision: SeasonDecision, inputs: SeasonInputs, now: datetime) -> dict[str, Any]:
+    """Write the decision into the state (regime, since, last analysis) and the ledger."""
+    season = state.setdefault("season", {})
+    if decision.changed or decision.first_run or not season.get("since"):
+        season["since"] = now.isoformat()
+    season["regime"] = decision.regime.value
+    analysis = {"at": now.isoformat(), "price": str(inputs.price), "ma": str(inputs.ma), "ratio": str(decision.ratio),
+                "zone": decision.zone.value, "regime": decision.regime.value, "changed": decision.changed,
+                "previous": decision.previous.value if decision.previous else None, "weeks": inputs.weeks,
+                "upper": str(decision.upper), "lower": str(decision.lower), "reason": decision.reason("en")}
+    season["last_analysis"] = analysis
+    state.setdefault("heartbeat", {})["weekly_analysis"] = now.isoformat()
+    ctx.ledger.record_decision(now, "weekly_analysis", analysis)
+    return analysis

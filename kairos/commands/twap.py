@@ -1,0 +1,337 @@
+"""--process-twap: the 15-minute cron tick that advances every active TWAP plan by its due slots.
+
+Order of work: take the lock (an overlapping run exits quietly) → reconcile every order whose
+result is unknown → read tickers and balances once → sells, then buys, one order per leg per tick
+→ close plans that are done or past their end + grace → save, snapshot, alerts.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_CEILING, Decimal
+from typing import Any
+
+from kairos.coinone.models import OrderRequest
+from kairos.commands.common import MarketView, current_regime, read_market, snapshot_and_check
+from kairos.context import Context
+from kairos.core import twap
+from kairos.errors import SafetyStop
+from kairos.execution import OPEN, UNRESOLVED, Executor, guard_price
+from kairos.money import ZERO, fmt_krw, fmt_qty
+from kairos import plans as P
+from kairos.state import LockBusy
+
+log = logging.getLogger("kairos.twap")
+
+M = {
+    "busy": ("다른 KAIROS-1 작업이 실행 중이라 이번 TWAP 처리는 건너뜁니다.",
+             "Another KAIROS-1 run holds the lock; this TWAP tick does nothing."),
+    "idle": ("활성 TWAP 계획이 없습니다.", "No active TWAP plan."),
+    "kill": ("⛔ 거래 중지 상태({why}): 새 주문 없이 미확인 주문 대조만 했습니다.",
+             "⛔ Trading stopped ({why}): reconciled unknown orders only, no new order."),
+    "sent": ("  • {coin} {side} 슬라이스 {slot}/{slices}: {size} → 체결 {filled} (평균 {avg} KRW, 비용 {bps}bps) [{status}]",
+             "  • {coin} {side} slice {slot}/{slices}: {size} → filled {filled} (avg {avg} KRW, cost {bps} bps) [{status}]"),
+    "waiting": ("  • {coin} {side}: 대기 — {why}", "  • {coin} {side}: waiting — {why}"),
+    "plan": ("TWAP {plan}: 진행률 {pct}", "TWAP {plan}: {pct} done"),
+    "closed": ("TWAP {plan}: {status}", "TWAP {plan}: {status}"),
+    "nothing": ("  (지금 실행할 슬라이스 없음)", "  (no slice due now)"),
+    "buy": ("매수", "BUY"), "sell": ("매도", "SELL"),
+    "no_krw": ("KRW 부족 (사용 가능 {avail} KRW)", "not enough KRW ({avail} KRW available)"),
+    "no_coin": ("{coin} 부족 (사용 가능 {avail})", "not enough {coin} ({avail} available)"),
+    "preview": ("[드라이런] 지금 실행될 슬라이스 (주문·상태 변경 없음):", "[dry run] slices that would run now (no order, no state change):"),
+    "would": ("  • {coin} {side} 슬라이스 {slot}/{slices}: {size}", "  • {coin} {side} slice {slot}/{slices}: {size}"),
+}
+
+
+@dataclass
+class Wallet:
+    """Balances as they change within one tick (so buys see the KRW that sells just freed)."""
+
+    krw: Decimal
+    coins: dict[str, Decimal] = field(default_factory=dict)
+
+    @classmethod
+    def from_view(cls, view: MarketView) -> "Wallet":
+        krw = view.balances.get("KRW")
+        return cls(krw.available if krw else ZERO, {c: b.available for c, b in view.balances.items() if c != "KRW"})
+
+    def apply(self, record: dict[str, Any]) -> None:
+        qty, krw, fee = (Decimal(record.get(k) or 0) for k in ("executed_qty", "executed_krw", "fee"))
+        coin = record["target"]
+        if record["side"] == "BUY":
+            self.krw -= krw + fee
+            self.coins[coin] = self.coins.get(coin, ZERO) + qty
+        else:
+            self.coins[coin] = self.coins.get(coin, ZERO) - qty
+            self.krw += krw - fee
+
+
+def process(ctx: Context) -> int:
+    """Entry point for --process-twap."""
+    if ctx.dry_run:
+        return preview(ctx)
+    try:
+        with ctx.state.locked(wait_seconds=0) as session:
+            return Tick(ctx, session).run()
+    except LockBusy:
+        log.info("--process-twap skipped: another run holds the lock")
+        ctx.out.say(ctx.out.t(M["busy"]))
+        return 0
+
+
+class Tick:
+    """One run of the engine over the state held under the lock."""
+
+    def __init__(self, ctx: Context, session: Any) -> None:
+        self.ctx, self.session, self.state = ctx, session, session.data
+        self.now: datetime = ctx.clock.now()
+        self.run_id = f"{self.now.strftime('%Y%m%d%H%M%S')}-{os.getpid()}"
+        self.out = ctx.out
+        self.lines: list[str] = []
+        self._executor: Executor | None = None
+
+    @property
+    def executor(self) -> Executor:
+        if self._executor is None:
+            self._executor = Executor(self.ctx, self.session, self.ctx.ledger, kind="twap")
+        return self._executor
+
+    def run(self) -> int:
+        self.state["heartbeat"]["process_twap"] = self.now.isoformat()
+        pending = list(P.plans_with_unresolved(self.state))
+        immediate = [r for r in self.state["orders"].values() if r.get("status") in (*UNRESOLVED, OPEN)]
+        active = P.active_plans(self.state)
+        if not (pending or immediate or active or self.state.get("pending_rebalance")):
+            self.session.save()
+            self.out.say(self.out.t(M["idle"]))
+            return 0
+        for plan, _leg, order in pending:
+            self.executor.reconcile(order, plan["plan_id"], self.run_id)
+        for record in immediate:
+            self.executor.reconcile(record, record.get("plan_id"), self.run_id)
+        why = self.ctx.kill_switch
+        if why:
+            return self.stopped(why)
+        if self.state.get("pending_rebalance"):
+            return self.start_pending()
+        view = read_market(self.ctx)
+        wallet = Wallet.from_view(view)
+        for side in ("SELL", "BUY"):
+            for plan in active:
+                for leg in (l for l in plan["legs"] if l["side"] == side and l["status"] == P.ACTIVE):
+                    self.advance(plan, leg, view, wallet)
+        for plan in active:
+            self.close_if_finished(plan)
+        self.session.save()
+        self.report(active)
+        self.snapshot()
+        return 0
+
+    def start_pending(self) -> int:
+        """A regime-change rebalance deferred until unknown orders were resolved."""
+        from kairos.commands.rebalance import start_season_twap
+        from kairos.core.types import Regime
+
+        pending = self.state["pending_rebalance"]
+        return start_season_twap(self.ctx, self.session, Regime(pending["regime"]), self.now)
+
+    def stopped(self, why: str) -> int:
+        self.session.save()
+        self.out.say(self.out.t(M["kill"], why=why))
+        self.ctx.alerts.send("critical_risk", "KAIROS-1 trading stopped (kill switch)", [why],
+                             action="Remove the kill file or set trading.enabled: true to resume.",
+                             dedupe_key=f"kill_switch:{why}")
+        return 4
+
+    # ---- one leg -------------------------------------------------------------------------------
+    def advance(self, plan: dict[str, Any], leg: dict[str, Any], view: MarketView, wallet: Wallet) -> None:
+        if P.leg_unresolved(leg):
+            return  # never send while an earlier order's result is unknown
+        coin, is_buy = leg["target"], leg["side"] == "BUY"
+        ticker = view.tickers[coin]
+        bid = ticker.best_bid.price if ticker.best_bid else ticker.last
+        ask = ticker.best_ask.price if ticker.best_ask else ticker.last
+        unit = Decimal("1") if is_buy else Decimal(leg["qty_unit"])
+        min_size = leg_min_size(leg, bid, ask)
+        schedule = P.schedule_of(leg)
+        start = datetime.fromisoformat(plan["start_at"])
+        decision = twap.next_slice(
+            total=Decimal(leg["total"]), filled=P.leg_filled(leg), slices=schedule.slices, slots_used=leg["slots_used"],
+            due=twap.due_slots(start, schedule, self.now), after_end=self.now > datetime.fromisoformat(leg["end_at"]),
+            min_size=min_size, unit=unit, max_multiple=self.ctx.settings.execution.max_slice_multiple)
+        if decision.done:
+            leg["status"], leg["waiting"] = "done", None
+            return
+        if decision.size <= 0:
+            return
+        available = wallet.krw * (1 - self.ctx.settings.strategy.rebalance.fee_buffer) if is_buy else wallet.coins.get(coin, ZERO)
+        size, short = twap.fit_to_available(decision.size, available, unit, min_size)
+        if short:
+            why = self.out.t(M["no_krw"], avail=fmt_krw(wallet.krw)) if is_buy else self.out.t(M["no_coin"], coin=coin, avail=fmt_qty(available))
+            return self.wait(plan, leg, "insufficient_krw" if is_buy else "insufficient_coin", why)
+        ticks = P.leg_ticks(leg)
+        guard = guard_price(leg["side"], ask, bid, self.ctx.settings.strategy.rebalance.max_slippage, ticks.round_down, ticks.round_up)
+        slot = leg["slots_used"]
+        attempt = 1 + sum(1 for o in leg["orders"] if o.get("slot") == slot)
+        uoid = f"{plan['plan_id']}-{coin.lower()}-s{slot:03d}-a{attempt}"
+        request = (OrderRequest.market_buy(coin, size, guard, uoid) if is_buy
+                   else OrderRequest.market_sell(coin, size, guard, uoid))
+        krw_value = size if is_buy else size * bid
+        needed = P.leg_remaining(leg) * (1 if is_buy else bid)
+        try:
+            self.executor.check_rails(request, krw_value, needed)
+        except SafetyStop as exc:
+            return self.wait(plan, leg, "safety", str(exc), alert_type="critical_risk")
+        self.clear_wait(plan, leg)
+        record = {"slot": slot, "attempt": attempt, "slots_to": decision.slots_to}
+        leg["orders"].append(record)
+        self.executor.submit(record, request, mid=ticker.mid, plan_id=plan["plan_id"])
+        self.after_submit(plan, leg, record, decision.slots_to, wallet)
+
+    def after_submit(self, plan: dict[str, Any], leg: dict[str, Any], record: dict[str, Any], slots_to: int,
+                     wallet: Wallet) -> None:
+        if record["status"] == "rejected":
+            if record.get("insufficient"):
+                return self.wait(plan, leg, "insufficient", record.get("error", ""))
+            if not record.get("temporary"):
+                leg["rejections"] = int(leg.get("rejections", 0)) + 1
+                if leg["rejections"] >= 3:
+                    leg["status"] = "failed"
+                    self.ctx.alerts.send("system_error", f"TWAP {plan['plan_id']}: {leg['target']} leg failed",
+                                         [record.get("error", "")], action="Check the market rules and logs/kairos.log.")
+            self.session.save()
+            return
+        leg["slots_used"] = slots_to
+        if record["status"] == "done":
+            wallet.apply(record)
+        self.session.save()
+        self.lines.append(self.describe(leg, record))
+
+    def wait(self, plan: dict[str, Any], leg: dict[str, Any], code: str, why: str, alert_type: str = "twap_stalled") -> None:
+        """Mark a leg as waiting; alert once per waiting episode (not every 15 minutes)."""
+        leg["waiting"] = {"code": code, "why": why, "since": (leg.get("waiting") or {}).get("since", self.now.isoformat())}
+        key = f"wait:{plan['plan_id']}:{leg['target']}:{code}"
+        notices = self.state.setdefault("notices", {})
+        if key not in notices:
+            notices[key] = self.now.isoformat()
+            self.ctx.alerts.send(alert_type, f"TWAP {plan['plan_id']}: {leg['target']} {leg['side']} waiting", [why],
+                                 action="The slice waits; the plan expires after its end + grace if this persists.",
+                                 dedupe_key=key)
+        self.lines.append(self.out.t(M["waiting"], coin=leg["target"], side=self.side(leg), why=why))
+
+    def clear_wait(self, plan: dict[str, Any], leg: dict[str, Any]) -> None:
+        leg["waiting"] = None
+        prefix = f"wait:{plan['plan_id']}:{leg['target']}:"
+        notices = self.state.setdefault("notices", {})
+        for key in [k for k in notices if k.startswith(prefix)]:
+            del notices[key]
+
+    # ---- plan lifecycle --------------------------------------------------------------------------
+    def close_if_finished(self, plan: dict[str, Any]) -> None:
+        if any(P.leg_unresolved(l) for l in plan["legs"]):
+            return
+        states = {l["status"] for l in plan["legs"]}
+        if states <= {"done", "failed"}:
+            return self.close(plan, "failed" if "failed" in states else "completed")
+        if self.now > P.expiry_time(plan, self.ctx.settings.execution.expiry_grace_minutes):
+            self.close(plan, "expired")
+
+    def close(self, plan: dict[str, Any], status: str) -> None:
+        plan.update(status=status, closed_at=self.now.isoformat(), summary=P.summary(plan))
+        for leg in plan["legs"]:
+            if leg["status"] == P.ACTIVE:
+                leg["status"] = "expired" if status == "expired" else leg["status"]
+        self.session.save()
+        self.ctx.ledger.archive_plan(self.now, plan)
+        self.ctx.ledger.record_decision(self.now, f"twap_{status}", {"plan_id": plan["plan_id"], "summary": plan["summary"]})
+        lines = [summary_line(leg, data) for leg, data in plan["summary"]["legs"].items()]
+        alert_type = "twap_complete" if status == "completed" else ("system_error" if status == "failed" else "twap_stalled")
+        self.ctx.alerts.send(alert_type, f"TWAP {plan['plan_id']} {status}", lines, dedupe_key=f"twap_{status}:{plan['plan_id']}",
+                             action=None if status == "completed" else "Review the shortfall; run --quarterly-rebalance-twap --force to retry.")
+        self.lines.append(self.out.t(M["closed"], plan=plan["plan_id"], status=status))
+        P.prune_finished(self.state)
+
+    # ---- output ------------------------------------------------------------------------------------
+    def side(self, leg: dict[str, Any]) -> str:
+        return self.out.t(M["buy"] if leg["side"] == "BUY" else M["sell"])
+
+    def describe(self, leg: dict[str, Any], record: dict[str, Any]) -> str:
+        size = f"{fmt_krw(Decimal(record['amount_krw']))} KRW" if leg["side"] == "BUY" else f"{fmt_qty(Decimal(record['qty']))} {leg['target']}"
+        filled = f"{fmt_qty(Decimal(record.get('executed_qty') or 0))} {leg['target']}"
+        slot = str(record["slot"] + 1) if record["slot"] < leg["slices"] else "+"
+        return self.out.t(M["sent"], coin=leg["target"], side=self.side(leg), slot=slot, slices=leg["slices"],
+                          size=size, filled=filled, avg=fmt_krw(Decimal(record.get("avg_price") or 0)),
+                          bps=record.get("slippage_bps") or "-", status=record.get("exchange_status") or record["status"])
+
+    def report(self, plans: list[dict[str, Any]]) -> None:
+        for plan in plans:
+            self.out.say(self.out.t(M["plan"], plan=plan["plan_id"], pct=f"{P.plan_progress(plan) * 100:.1f}%"))
+        for line in self.lines or [self.out.t(M["nothing"])]:
+            self.out.say(line)
+
+    def snapshot(self) -> None:
+        """Record the portfolio after the tick (a fresh read, so the fills are in it)."""
+        if not self.lines:
+            return
+        view = read_market(self.ctx)
+        snapshot_and_check(self.ctx, view, current_regime(self.state), plan_active=bool(P.active_plans(self.state)))
+
+
+def leg_min_size(leg: dict[str, Any], bid: Decimal, ask: Decimal) -> Decimal:
+    """The smallest useful slice in the leg's unit: the market minimum, and for buys at least one qty_unit.
+
+    A market buy smaller than one quantity unit fills nothing (CANCELED_UNDER_PRODUCT_UNIT), so a
+    buy remainder below max(min order, one unit at the ask) counts as done.
+    """
+    min_krw, qty_unit = Decimal(leg["min_order_krw"]), Decimal(leg["qty_unit"])
+    if leg["side"] == "BUY":
+        return max(min_krw, (qty_unit * ask).to_integral_value(rounding=ROUND_CEILING))
+    return twap.min_qty_for(min_krw, bid, qty_unit)
+
+
+def summary_line(coin: str, data: dict[str, Any]) -> str:
+    return (f"{coin} {data['side']}: filled {data['filled']} of {data['total']} ({data['unit']}), "
+            f"shortfall {data['shortfall']}, avg {data['avg_price'] or '-'}, cost {data['cost_bps'] or '-'} bps")
+
+
+def preview(ctx: Context) -> int:
+    """--process-twap --dry-run: what would run now; reads only, sends nothing, saves nothing."""
+    state = ctx.state.read()
+    active = P.active_plans(state)
+    out = ctx.out
+    if not active:
+        out.say(out.t(M["idle"]))
+        return 0
+    now = ctx.clock.now()
+    view = read_market(ctx)
+    out.say(out.t(M["preview"]))
+    shown = 0
+    for plan in active:
+        for leg in (l for l in plan["legs"] if l["status"] == P.ACTIVE and not P.leg_unresolved(l)):
+            size = would_send(ctx, plan, leg, view, now)
+            if size > 0:
+                unit = "KRW" if leg["side"] == "BUY" else leg["target"]
+                out.say(out.t(M["would"], coin=leg["target"], side=out.t(M["buy"] if leg["side"] == "BUY" else M["sell"]),
+                              slot=leg["slots_used"] + 1, slices=leg["slices"], size=f"{size} {unit}"))
+                shown += 1
+    if not shown:
+        out.say(out.t(M["nothing"]))
+    return 0
+
+
+def would_send(ctx: Context, plan: dict[str, Any], leg: dict[str, Any], view: MarketView, now: datetime) -> Decimal:
+    is_buy = leg["side"] == "BUY"
+    ticker = view.tickers[leg["target"]]
+    bid = ticker.best_bid.price if ticker.best_bid else ticker.last
+    ask = ticker.best_ask.price if ticker.best_ask else ticker.last
+    unit = Decimal("1") if is_buy else Decimal(leg["qty_unit"])
+    min_size = leg_min_size(leg, bid, ask)
+    schedule = P.schedule_of(leg)
+    decision = twap.next_slice(
+        total=Decimal(leg["total"]), filled=P.leg_filled(leg), slices=schedule.slices, slots_used=leg["slots_used"],
+        due=twap.due_slots(datetime.fromisoformat(plan["start_at"]), schedule, now),
+        after_end=now > datetime.fromisoformat(leg["end_at"]), min_size=min_size, unit=unit,
+        max_multiple=ctx.settings.execution.max_slice_multiple)
+    return decision.size

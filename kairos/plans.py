@@ -1,0 +1,150 @@
+"""TWAP plans as stored in the state file: creation from a rebalance plan, and read helpers.
+
+A plan is a JSON-friendly dict (Decimals as strings) so the state file stays the single source of
+truth across cron runs. Status: active → completed | expired | superseded | failed. Only
+`active` plans are ever executed; the others are history.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Iterable
+
+from kairos.coinone.models import MarketRules, RangeUnit, TickTable
+from kairos.core import twap
+from kairos.core.rebalance import RebalancePlan
+from kairos.core.types import Side
+from kairos.execution import OPEN, UNRESOLVED, executed
+from kairos.money import ZERO
+
+ACTIVE = "active"
+FINISHED = ("completed", "expired", "superseded", "failed")
+CLEARABLE = ("expired", "superseded", "failed")
+
+
+def new_plan_id(state: dict[str, Any], prefix: str, now: datetime) -> str:
+    """A unique lowercase id (time + a sequence kept in the state file)."""
+    state["seq"] = int(state.get("seq", 0)) + 1
+    return f"{prefix}-{now.strftime('%Y%m%dt%H%M').lower()}-{state['seq']}"
+
+
+def build_plan(plan_id: str, *, plan: RebalancePlan, rules: dict[str, MarketRules], atr: dict[str, Decimal],
+               settings: Any, now: datetime, regime: str, kind: str, arrival: dict[str, Decimal]) -> dict[str, Any]:
+    """A new active TWAP plan: one leg per order intent, each with its own ATR-chosen schedule."""
+    ex = settings.execution
+    legs = []
+    for intent in plan.intents:
+        rule = rules[intent.target]
+        is_buy = intent.side is Side.BUY
+        total = intent.amount_krw if is_buy else intent.qty
+        min_size = (max(rule.min_order_krw, rule.qty_unit * intent.price) if is_buy
+                    else twap.min_qty_for(rule.min_order_krw, intent.price, rule.qty_unit))
+        schedule = twap.choose_schedule(atr[intent.target], ex.atr_threshold, (ex.calm.slices, ex.calm.interval_minutes),
+                                        (ex.volatile.slices, ex.volatile.interval_minutes))
+        schedule = twap.fit_slices(schedule, total, min_size)
+        legs.append({
+            "target": intent.target, "side": intent.side.value, "unit": "krw" if is_buy else "qty",
+            "total": str(total), "est_krw": str(intent.est_krw), "slices": schedule.slices,
+            "interval_minutes": schedule.interval_minutes, "volatile": schedule.volatile,
+            "atr_pct": str(atr[intent.target]), "qty_unit": str(rule.qty_unit), "min_order_krw": str(rule.min_order_krw),
+            "ticks": [[str(u.range_min), str(u.next_range_min) if u.next_range_min is not None else None, str(u.price_unit)]
+                      for u in rule.ticks.units],
+            "slots_used": 0, "status": ACTIVE, "waiting": None, "orders": [],
+            "end_at": twap.end_time(now, schedule).isoformat(),
+        })
+    end = max((datetime.fromisoformat(l["end_at"]) for l in legs), default=now)
+    return {"plan_id": plan_id, "kind": kind, "status": ACTIVE, "created_at": now.isoformat(), "start_at": now.isoformat(),
+            "end_at": end.isoformat(), "regime": regime, "arrival": {k: str(v) for k, v in arrival.items()},
+            "legs": legs, "rejections": 0}
+
+
+def schedule_of(leg: dict[str, Any]) -> twap.Schedule:
+    return twap.Schedule(int(leg["slices"]), int(leg["interval_minutes"]), bool(leg["volatile"]))
+
+
+def leg_filled(leg: dict[str, Any]) -> Decimal:
+    """What this leg has filled so far, in its unit, from actual fills."""
+    return sum((executed(o, leg["unit"]) for o in leg["orders"]), ZERO)
+
+
+def leg_remaining(leg: dict[str, Any]) -> Decimal:
+    return max(Decimal(leg["total"]) - leg_filled(leg), ZERO)
+
+
+def leg_unresolved(leg: dict[str, Any]) -> list[dict[str, Any]]:
+    return [o for o in leg["orders"] if o.get("status") in (*UNRESOLVED, OPEN)]
+
+
+def leg_fill_stats(leg: dict[str, Any]) -> tuple[Decimal, Decimal, Decimal]:
+    """(executed qty, executed KRW, fees) over the leg's orders."""
+    qty = sum((Decimal(o.get("executed_qty") or 0) for o in leg["orders"]), ZERO)
+    krw = sum((Decimal(o.get("executed_krw") or 0) for o in leg["orders"]), ZERO)
+    fee = sum((Decimal(o.get("fee") or 0) for o in leg["orders"]), ZERO)
+    return qty, krw, fee
+
+
+def leg_cost_bps(plan: dict[str, Any], leg: dict[str, Any]) -> Decimal | None:
+    """Average fill vs the plan's arrival mid price, in bps (positive = cost)."""
+    qty, krw, _ = leg_fill_stats(leg)
+    arrival = Decimal(plan.get("arrival", {}).get(leg["target"]) or 0)
+    if qty <= 0 or arrival <= 0:
+        return None
+    return twap.slippage_bps(leg["side"], arrival, krw / qty)
+
+
+def active_plans(state: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for p in state.get("plans", []) if p.get("status") == ACTIVE]
+
+
+def plans_with_unresolved(state: dict[str, Any]) -> Iterable[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]]:
+    """(plan, leg, order) for every order whose result is not known yet, in any plan."""
+    for plan in state.get("plans", []):
+        for leg in plan["legs"]:
+            for order in leg_unresolved(leg):
+                yield plan, leg, order
+
+
+def plan_end(plan: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(plan["end_at"])
+
+
+def expiry_time(plan: dict[str, Any], grace_minutes: int) -> datetime:
+    return plan_end(plan) + timedelta(minutes=grace_minutes)
+
+
+def plan_progress(plan: dict[str, Any]) -> Decimal:
+    """Value-weighted share of the plan done (by each leg's estimated KRW)."""
+    weights = [(Decimal(l["est_krw"]), twap.progress(Decimal(l["total"]), leg_filled(l))) for l in plan["legs"]]
+    total = sum((w for w, _ in weights), ZERO)
+    if total <= 0:
+        return Decimal(1)
+    return sum((w * p for w, p in weights), ZERO) / total
+
+
+def summary(plan: dict[str, Any]) -> dict[str, Any]:
+    """Per-leg outcome (filled, shortfall, average price, fees, cost bps) for alerts, status and the ledger."""
+    legs = {}
+    for leg in plan["legs"]:
+        qty, krw, fee = leg_fill_stats(leg)
+        legs[leg["target"]] = {
+            "side": leg["side"], "unit": leg["unit"], "total": leg["total"], "filled": str(leg_filled(leg)),
+            "shortfall": str(leg_remaining(leg)), "avg_price": str((krw / qty).quantize(Decimal("0.0001"))) if qty else None,
+            "fee_krw": str(fee), "cost_bps": str(leg_cost_bps(plan, leg)) if leg_cost_bps(plan, leg) is not None else None,
+            "orders": len(leg["orders"]), "status": leg["status"],
+        }
+    return {"progress": str(plan_progress(plan).quantize(Decimal("0.0001"))), "legs": legs}
+
+
+def prune_finished(state: dict[str, Any], keep: int = 5) -> list[dict[str, Any]]:
+    """Drop the oldest completed plans beyond `keep` (they are archived in the ledger already)."""
+    completed = [p for p in state["plans"] if p["status"] == "completed" and not any(
+        leg_unresolved(l) for l in p["legs"])]
+    dropped = completed[:-keep] if len(completed) > keep else []
+    state["plans"] = [p for p in state["plans"] if p not in dropped]
+    return dropped
+
+
+def leg_ticks(leg: dict[str, Any]) -> TickTable:
+    """The tick table stored with the leg at plan time (no per-tick exchange call needed)."""
+    return TickTable(tuple(RangeUnit(Decimal(lo), Decimal(hi) if hi is not None else None, Decimal(unit))
+                           for lo, hi, unit in leg["ticks"]))
