@@ -269,6 +269,8 @@ def read_yaml(path: Path) -> object:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:  # a ValueError, not an OSError
+        raise ConfigError(f"cannot read config file {path}: not UTF-8 text (byte {exc.start})") from None
     try:
         return yaml.load(text, Loader=_Loader) or {}  # noqa: S506 - a SafeLoader subclass
     except (ValueError, TypeError) as exc:  # a constructor refused an explicitly tagged value (!!timestamp …)
