@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from kairos.clock import FixedClock
 from kairos.errors import StateError
 from kairos.ledger import Ledger
-from kairos.notify.alerts import Alert, Alerts, Delivery
+from kairos.notify.alerts import Alert, Alerts, Channel, Delivery
 from kairos.notify.channels import channels_for, enabled_names
 from kairos.redact import Redactor
 from notify import SlackServer, SmtpServer, context_for, write_config
@@ -37,7 +38,8 @@ class Recording:
         return Delivery(self.name, True, "recorded")
 
 
-def alerts_with(channels: list, ledger=None, redact=lambda s: s, lang: str = "ko") -> Alerts:  # noqa: ANN001
+def alerts_with(channels: list[Channel], ledger: Callable[[], Ledger] | None = None,
+                redact: Callable[[str], str] = lambda s: s, lang: str = "ko") -> Alerts:
     routes = {"critical": ("slack", "email"), "warning": ("slack", "email"), "info": ("slack",)}
     return Alerts(channels, routes, 60, ledger, FixedClock(T0), redact, False, lang=lang)
 
