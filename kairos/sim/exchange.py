@@ -160,8 +160,8 @@ class SimExchange:
     def not_found(self) -> SimResponse:
         return json_response(404, ApiError("404").envelope())
 
-    def error(self, exc: ApiError) -> SimResponse:
-        return json_response(exc.http_status or self.config.error_http_status, exc.envelope())
+    def error(self, exc: ApiError, headers: list[tuple[str, str]] | None = None) -> SimResponse:
+        return json_response(exc.http_status or self.config.error_http_status, exc.envelope(), headers or [])
 
     @staticmethod
     def _quota_header(name: str, remaining: int | None) -> list[tuple[str, str]]:
@@ -170,18 +170,21 @@ class SimExchange:
 
     # -- public ----------------------------------------------------------------------------------
     def _public(self, request: SimRequest) -> SimResponse:
+        headers: list[tuple[str, str]] = []
         try:
             left = self.limiter.take(f"public:{request.remote_addr}", self.config.public_rate_per_min, 60.0)
+            headers = self._quota_header("Public-Ratelimit-Remaining", left)
             body = self.public.handle(request.path, request.query, self.now_ms())
         except ApiError as exc:
-            return self.error(exc)
+            return self.error(exc, headers)
         except NotFound:
             return self.not_found()
-        return json_response(200, body, self._quota_header("Public-Ratelimit-Remaining", left))
+        return json_response(200, body, headers)
 
     # -- private ---------------------------------------------------------------------------------
     def _private_call(self, request: SimRequest) -> SimResponse:
         now = self.now_ms()
+        headers: list[tuple[str, str]] = []
         with self.store.transaction() as tx:
             try:
                 params = self.auth.verify(request.headers, tx)
@@ -189,7 +192,7 @@ class SimExchange:
                 self.engine.sync(tx, now)
                 body = self._dispatch(request.path, tx, params, now)
             except ApiError as exc:
-                return self.error(exc)  # the transaction commits: the nonce stays used
+                return self.error(exc, headers)  # the transaction commits: the nonce stays used
         return json_response(200, {"result": "success", "error_code": "0", **body}, headers)
 
     def _take_private_quota(self, path: str) -> list[tuple[str, str]]:

@@ -142,3 +142,9 @@ def test_rate_window_slides_in_real_time(model, clock) -> None:
     assert code_of(client.post(BALANCE)) == "4"
     now[0] = 1.5
     assert client.post(BALANCE).json()["result"] == "success"
+
+
+def test_a_refused_order_still_reports_the_order_quota(client: Signer) -> None:
+    response = client.post("/v2.1/order", quote_currency="KRW", target_currency="BTC", type="LIMIT", side="BUY")
+    assert response.json()["error_code"] == "161"
+    assert response.headers["Private-Order-Ratelimit-Remaining"] == "39"
