@@ -257,6 +257,17 @@ def load(config_arg: str | None, environ: Mapping[str, str], home: Path,
 class _Loader(yaml.SafeLoader):
     """SafeLoader that leaves dates as text: `2026-13-01` then fails with its key path, not a bare ValueError."""
 
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        """Refuse a key given twice in one mapping (PyYAML silently keeps the last one)."""
+        seen: set[tuple[str, str]] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                if (key_node.tag, key_node.value) in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"found duplicate key {key_node.value!r}",
+                                                            key_node.start_mark)
+                seen.add((key_node.tag, key_node.value))
+        return super().construct_mapping(node, deep=deep)
+
 
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
