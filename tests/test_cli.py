@@ -119,6 +119,11 @@ MALFORMED = [
     ("live-mode-without-secret", "mode: live\nexchange:\n  access_token: tok-123456\n",
      "exchange.secret_key: required in live mode (in the file or $KAIROS_SECRET_KEY), got nothing"),
     ("top-level-list", "- mode\n- live\n", "config: expected a mapping of settings, got a list"),
+    ("duplicate-section", "strategy:\n  portfolio:\n    core: {BTC: 0.7}\n    satellite: {ETH: 0.3}\n"
+                          "mode: mock\nstrategy:\n  rebalance: {drift_threshold: 0.02}\n",
+     "re:config\\.yaml: line 6, column 1: found duplicate key 'strategy'$"),
+    ("duplicate-coin-in-other-case", "strategy:\n  portfolio:\n    core: {btc: 0.1, ETH: 0.3, BTC: 0.4}\n",
+     "strategy.portfolio.core.BTC: expected each key only once (case does not matter), got a duplicate"),
     ("numeric-secret-not-echoed", "notifications:\n  email:\n    password: 86753091\n",
      "notifications.email.password: expected a text value in quotes, got a non-text value (hidden)"),
 ]
@@ -171,6 +176,15 @@ def test_config_errors_are_checked_before_any_action(make_env, tmp_path, action)
     assert main([action], env=env) == 2
     assert_one_line_error(env, "mode: expected one of mock, live, got paper")
     assert not (tmp_path / "data").exists()
+
+
+def test_config_file_that_is_not_utf8(make_env, tmp_path) -> None:
+    path = tmp_path / "config" / "config.yaml"
+    path.parent.mkdir()
+    path.write_bytes(b"mode: mock\nlanguage: \xff\xfe\n")
+    env = make_env()
+    assert main(["--system-status"], env=env) == 2
+    assert_one_line_error(env, f"cannot read config file {path}: not UTF-8 text (byte 21)")
 
 
 def test_config_flag_naming_a_missing_file(make_env, tmp_path) -> None:

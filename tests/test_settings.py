@@ -238,3 +238,17 @@ def test_secret_hides_itself() -> None:
     assert "hunter2" not in repr(secret) and "hunter2" not in str(secret) and "hunter2" not in f"{secret}"
     assert secret.reveal() == "hunter2-hunter2"
     assert not Secret("") and secret == Secret("hunter2-hunter2") and secret != "hunter2-hunter2"
+
+
+def test_duplicate_yaml_key_is_refused_but_merge_keys_work(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"line 3, column 1: found duplicate key 'mode'"):
+        load_text(tmp_path, "mode: mock\nlanguage: en\nmode: live\n")
+    s = load_text(tmp_path, "execution:\n  calm: &calm\n    slices: 6\n    interval_minutes: 10\n"
+                            "  volatile:\n    <<: *calm\n    slices: 24\n")
+    assert (s.execution.volatile.slices, s.execution.volatile.interval_minutes) == (24, 10)
+
+
+def test_dates_and_datetimes_in_yaml(tmp_path: Path) -> None:
+    assert load_text(tmp_path, "exchange:\n  key_issued_on: 2026-01-31\n").exchange.key_issued_on == date(2026, 1, 31)
+    with pytest.raises(ConfigError, match=r"^exchange\.key_issued_on: expected a date like 2026-01-31"):
+        load_text(tmp_path, "exchange:\n  key_issued_on: 2026-01-31 10:00:00\n")
