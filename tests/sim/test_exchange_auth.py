@@ -6,15 +6,18 @@ import json
 import uuid
 
 import pytest
+import requests
 
+from kairos.clock import FixedClock
 from kairos.sim.exchange import SimConfig, SimExchange
+from kairos.sim.market import MarketModel
 from kairos.sim.store import MemoryStore
 from tests.sim.conftest import ACCESS, Signer, adapter_client
 
 BALANCE = "/v2.1/account/balance/all"
 
 
-def code_of(response) -> str:
+def code_of(response: requests.Response) -> str:
     return response.json()["error_code"]
 
 
@@ -86,7 +89,7 @@ def test_a_refused_request_still_uses_its_nonce(client: Signer) -> None:
     assert code_of(client.post(BALANCE, nonce=nonce)) == "132"
 
 
-def test_error_http_status_is_configurable(model, clock) -> None:
+def test_error_http_status_is_configurable(model: MarketModel, clock: FixedClock) -> None:
     exchange = SimExchange(model, MemoryStore(), clock, config=SimConfig(error_http_status=400))
     response = adapter_client(exchange).raw(BALANCE, {})
     assert response.status_code == 400 and response.json()["error_code"] == "120"
@@ -106,7 +109,7 @@ def test_unknown_paths_are_404_with_an_error_envelope(client: Signer, path: str)
     assert response.json()["result"] == "error"
 
 
-def test_private_rate_limit_gives_code_4_and_headers_only_while_quota_remains(model, clock) -> None:
+def test_private_rate_limit_gives_code_4_and_headers_only_while_quota_remains(model: MarketModel, clock: FixedClock) -> None:
     exchange = SimExchange(model, MemoryStore(), clock, config=SimConfig(private_rate_per_sec=3))
     client = adapter_client(exchange)
     responses = [client.post(BALANCE) for _ in range(4)]
@@ -115,7 +118,7 @@ def test_private_rate_limit_gives_code_4_and_headers_only_while_quota_remains(mo
     assert "Private-Ratelimit-Remaining" not in responses[3].headers
 
 
-def test_order_apis_have_their_own_quota(model, clock) -> None:
+def test_order_apis_have_their_own_quota(model: MarketModel, clock: FixedClock) -> None:
     exchange = SimExchange(model, MemoryStore(), clock, config=SimConfig(order_rate_per_sec=1))
     client = adapter_client(exchange)
     first = client.post("/v2.1/order/cancel/all", quote_currency="KRW", target_currency="BTC")
@@ -124,7 +127,7 @@ def test_order_apis_have_their_own_quota(model, clock) -> None:
     assert client.post(BALANCE).headers["Private-Ratelimit-Remaining"] == "79"
 
 
-def test_public_rate_limit(model, clock) -> None:
+def test_public_rate_limit(model: MarketModel, clock: FixedClock) -> None:
     exchange = SimExchange(model, MemoryStore(), clock, config=SimConfig(public_rate_per_min=2))
     client = adapter_client(exchange)
     first, second, third = (client.get("/public/v2/markets/KRW") for _ in range(3))
@@ -133,7 +136,7 @@ def test_public_rate_limit(model, clock) -> None:
     assert third.json()["error_code"] == "4"
 
 
-def test_rate_window_slides_in_real_time(model, clock) -> None:
+def test_rate_window_slides_in_real_time(model: MarketModel, clock: FixedClock) -> None:
     now = [0.0]
     exchange = SimExchange(model, MemoryStore(), clock, config=SimConfig(private_rate_per_sec=1),
                            monotonic=lambda: now[0])

@@ -8,6 +8,7 @@ import requests
 
 from kairos.clock import FixedClock, to_ms
 from kairos.sim.exchange import SimConfig, SimExchange
+from kairos.sim.market import MarketModel
 from kairos.sim.faults import Fault
 from kairos.sim.store import MemoryStore
 from tests.sim.conftest import NOW, Signer, adapter_client, pair
@@ -76,7 +77,7 @@ def test_a_processed_5xx_still_places_the_order(client: Signer, exchange: SimExc
     assert client.call("/v2.1/order/detail", **pair(), user_order_id="gw-502")["error_code"] == "0"
 
 
-def test_latency_sleeps_or_times_out(model) -> None:
+def test_latency_sleeps_or_times_out(model: MarketModel) -> None:
     slept: list[float] = []
     exchange = SimExchange(model, MemoryStore(), FixedClock(NOW), sleep=slept.append)
     client = adapter_client(exchange)
@@ -87,7 +88,7 @@ def test_latency_sleeps_or_times_out(model) -> None:
         client.post(BALANCE, timeout=0.2)
 
 
-def test_probability_faults_use_their_own_seeded_rng(model) -> None:
+def test_probability_faults_use_their_own_seeded_rng(model: MarketModel) -> None:
     def pattern() -> list[int]:
         exchange = SimExchange(model, MemoryStore(), FixedClock(NOW))
         exchange.faults.add(Fault("http_5xx", path="/public/v2/*", probability=0.5, seed=42))
@@ -133,7 +134,7 @@ def test_admin_coin_deposit_and_listings(client: Signer) -> None:
     assert client.admin("POST", "/__sim__/deposit", {"currency": "KRW", "amount": "-5"})["error_code"] == "107"
 
 
-def test_admin_paths_are_not_coinone_paths(model) -> None:
+def test_admin_paths_are_not_coinone_paths(model: MarketModel) -> None:
     exchange = SimExchange(model, MemoryStore(), FixedClock(NOW), config=SimConfig(access_token="other-token"))
     client = adapter_client(exchange)
     response = client.session.get(client.base_url + "/__sim__/clock", headers={"X-SIM-ADMIN": "other-token"})

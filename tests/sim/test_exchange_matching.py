@@ -9,6 +9,7 @@ import pytest
 from kairos.clock import FixedClock, to_ms
 from kairos.money import round_down
 from kairos.sim.exchange import SimConfig, SimExchange
+from kairos.sim.market import MarketModel
 from kairos.sim.store import MemoryStore
 from tests.sim.conftest import NOW, Signer, adapter_client, pair
 
@@ -48,7 +49,7 @@ def fills(client: Signer, target: str | None = None, **extra: Any) -> list[dict[
     return answer["completed_orders"]
 
 
-def test_market_buy_with_limit_price_stops_and_refunds(client: Signer, model) -> None:
+def test_market_buy_with_limit_price_stops_and_refunds(client: Signer, model: MarketModel) -> None:
     (ask0, qty0), (ask1, _) = model.book("ETC", NOW_MS, levels=2)[1][:2]
     order_id = place(client, "ETC", side="BUY", type="MARKET", amount="5000000", limit_price=str(ask0))
     order = detail(client, "ETC", order_id=order_id)
@@ -63,7 +64,7 @@ def test_market_buy_with_limit_price_stops_and_refunds(client: Signer, model) ->
     assert etc == (qty0, 0, ask0)
 
 
-def test_market_buy_walks_the_book(client: Signer, model) -> None:
+def test_market_buy_walks_the_book(client: Signer, model: MarketModel) -> None:
     asks = model.book("ETC", NOW_MS, levels=3)[1]
     amount = asks[0][0] * asks[0][1] + Decimal("1000000")
     order = detail(client, "ETC", order_id=place(client, "ETC", side="BUY", type="MARKET", amount=str(amount)))
@@ -75,7 +76,7 @@ def test_market_buy_walks_the_book(client: Signer, model) -> None:
     assert Decimal(order["canceled_amount"]) < asks[1][0] * STEP
 
 
-def test_fully_spent_market_buy_under_product_unit(client: Signer, model) -> None:
+def test_fully_spent_market_buy_under_product_unit(client: Signer, model: MarketModel) -> None:
     ask, _ = model.book("BTC", NOW_MS, levels=1)[1][0]
     order = detail(client, order_id=place(client, side="BUY", type="MARKET", amount="1000000"))
     executed = round_down(Decimal("1000000") / ask, STEP)
@@ -86,20 +87,20 @@ def test_fully_spent_market_buy_under_product_unit(client: Signer, model) -> Non
     assert order["fee_rate"] == "0.002" and order["trigger_price"] is None and order["is_triggered"] is None
 
 
-def test_exactly_spent_market_buy_is_filled(client: Signer, model) -> None:
+def test_exactly_spent_market_buy_is_filled(client: Signer, model: MarketModel) -> None:
     ask, _ = model.book("XRP", NOW_MS, levels=1)[1][0]
     order = detail(client, "XRP", order_id=place(client, "XRP", side="BUY", type="MARKET", amount=str(ask * 10)))
     assert order["status"] == "FILLED" and order["executed_qty"] == "10" and order["canceled_amount"] == "0"
 
 
-def test_market_buy_with_an_exhausted_book_is_canceled_no_order(model) -> None:
+def test_market_buy_with_an_exhausted_book_is_canceled_no_order(model: MarketModel) -> None:
     exchange = SimExchange(model, MemoryStore(), FixedClock(NOW), config=SimConfig(match_levels=2))
     client = adapter_client(exchange)
     order = detail(client, "ETC", order_id=place(client, "ETC", side="BUY", type="MARKET", amount="9000000"))
     assert order["status"] == "CANCELED_NO_ORDER" and Decimal(order["canceled_amount"]) > 0
 
 
-def test_market_sell_and_floor(client: Signer, model) -> None:
+def test_market_sell_and_floor(client: Signer, model: MarketModel) -> None:
     place(client, "XRP", side="BUY", type="MARKET", amount="1000000")
     held = balances(client)["XRP"][0]
     (bid, _), = model.book("XRP", NOW_MS, levels=1)[0]
@@ -117,7 +118,7 @@ def test_market_sell_and_floor(client: Signer, model) -> None:
     assert fills(client, "XRP")[0]["is_ask"] is True
 
 
-def test_post_only_limit_that_would_cross_is_canceled(client: Signer, model) -> None:
+def test_post_only_limit_that_would_cross_is_canceled(client: Signer, model: MarketModel) -> None:
     ask, _ = model.book("BTC", NOW_MS, levels=1)[1][0]
     order = detail(client, order_id=place(client, side="BUY", type="LIMIT", price=str(ask), qty="0.01",
                                           post_only=True))
@@ -125,7 +126,7 @@ def test_post_only_limit_that_would_cross_is_canceled(client: Signer, model) -> 
     assert balances(client)["KRW"] == (Decimal("10000000"), 0, 0)
 
 
-def test_post_only_cross_can_be_an_error(model) -> None:
+def test_post_only_cross_can_be_an_error(model: MarketModel) -> None:
     client = adapter_client(SimExchange(model, MemoryStore(), FixedClock(NOW),
                                         config=SimConfig(post_only_cross="error")))
     ask, _ = model.book("BTC", NOW_MS, levels=1)[1][0]
@@ -133,7 +134,7 @@ def test_post_only_cross_can_be_an_error(model) -> None:
     assert answer["error_code"] == "300"
 
 
-def test_resting_limit_locks_and_cancel_releases(client: Signer, model) -> None:
+def test_resting_limit_locks_and_cancel_releases(client: Signer, model: MarketModel) -> None:
     bid, _ = model.book("BTC", NOW_MS, levels=1)[0][0]
     price = bid - 50_000
     order_id = place(client, side="BUY", type="LIMIT", price=str(price), qty="0.05", post_only=True,
@@ -154,7 +155,7 @@ def test_resting_limit_locks_and_cancel_releases(client: Signer, model) -> None:
     assert client.call("/v2.1/order/cancel", **pair(), order_id=order_id)["error_code"] == "117"
 
 
-def test_crossing_limit_fills_at_book_prices_then_rests(client: Signer, model) -> None:
+def test_crossing_limit_fills_at_book_prices_then_rests(client: Signer, model: MarketModel) -> None:
     (a0, q0), (a1, q1) = model.book("ETC", NOW_MS, levels=2)[1][:2]
     qty = q0 + q1 + 10
     order_id = place(client, "ETC", side="BUY", type="LIMIT", price=str(a1), qty=str(qty), post_only=False)
@@ -171,7 +172,7 @@ def test_crossing_limit_fills_at_book_prices_then_rests(client: Signer, model) -
     assert balances(client)["KRW"][1] == 0
 
 
-def first_trade_through(model, coin: str, price: Decimal, start_ms: int) -> int:
+def first_trade_through(model: MarketModel, coin: str, price: Decimal, start_ms: int) -> int:
     """Open time of the first complete 1m candle after `start_ms` whose low is below `price`."""
     candles, _ = model.candles(coin, "1m", start_ms + 500 * 60_000, size=500)
     for candle in reversed(candles):
@@ -180,7 +181,7 @@ def first_trade_through(model, coin: str, price: Decimal, start_ms: int) -> int:
     raise AssertionError("the model never traded through the price in 500 minutes")
 
 
-def test_resting_limit_fills_lazily_when_the_market_trades_through(client: Signer, clock: FixedClock, model) -> None:
+def test_resting_limit_fills_lazily_when_the_market_trades_through(client: Signer, clock: FixedClock, model: MarketModel) -> None:
     bid, _ = model.book("ETH", NOW_MS, levels=1)[0][0]
     price = bid - 2000
     order_id = place(client, "ETH", side="BUY", type="LIMIT", price=str(price), qty="0.1", post_only=True)
@@ -200,7 +201,7 @@ def test_resting_limit_fills_lazily_when_the_market_trades_through(client: Signe
     assert client.call("/v2.1/order/cancel", **pair("ETH"), order_id=order_id)["error_code"] == "116"
 
 
-def test_average_price_is_the_weighted_buy_average(client: Signer, clock: FixedClock, model) -> None:
+def test_average_price_is_the_weighted_buy_average(client: Signer, clock: FixedClock, model: MarketModel) -> None:
     place(client, "XRP", side="BUY", type="MARKET", amount="300000")
     first_qty, _, first_avg = balances(client)["XRP"]
     clock.advance(days=3)
@@ -211,7 +212,7 @@ def test_average_price_is_the_weighted_buy_average(client: Signer, clock: FixedC
     assert abs(avg - expected) <= STEP
 
 
-def test_active_orders_never_list_market_orders_and_filter_by_type(client: Signer, model) -> None:
+def test_active_orders_never_list_market_orders_and_filter_by_type(client: Signer, model: MarketModel) -> None:
     bid, _ = model.book("BTC", NOW_MS, levels=1)[0][0]
     place(client, side="BUY", type="MARKET", amount="100000")
     place(client, side="BUY", type="LIMIT", price=str(bid - 100_000), qty="0.01", post_only=False)
@@ -225,7 +226,7 @@ def test_active_orders_never_list_market_orders_and_filter_by_type(client: Signe
     assert client.call("/v2.1/order/active_orders", **pair("ETH"))["active_orders"] == []
 
 
-def test_stop_limit_cancel_before_trigger(client: Signer, model) -> None:
+def test_stop_limit_cancel_before_trigger(client: Signer, model: MarketModel) -> None:
     bid, _ = model.book("BTC", NOW_MS, levels=1)[0][0]
     order_id = place(client, side="BUY", type="STOP_LIMIT", price=str(bid + 500_000), qty="0.01",
                      trigger_price=str(bid + 400_000))
@@ -235,7 +236,7 @@ def test_stop_limit_cancel_before_trigger(client: Signer, model) -> None:
     assert detail(client, order_id=order_id)["status"] == "NOT_TRIGGERED_CANCELED"
 
 
-def test_cancel_all_in_one_market(client: Signer, model) -> None:
+def test_cancel_all_in_one_market(client: Signer, model: MarketModel) -> None:
     bid, _ = model.book("BTC", NOW_MS, levels=1)[0][0]
     for k in range(2):
         place(client, side="BUY", type="LIMIT", price=str(bid - 100_000 * (k + 1)), qty="0.01", post_only=True)
@@ -286,7 +287,7 @@ def test_balance_by_currencies_and_trade_fee(client: Signer) -> None:
 
 
 @pytest.mark.parametrize("maker, taker", [("0.001", "0.0025")])
-def test_fee_rates_are_configurable(model, maker: str, taker: str) -> None:
+def test_fee_rates_are_configurable(model: MarketModel, maker: str, taker: str) -> None:
     config = SimConfig(maker_fee=Decimal(maker), taker_fee=Decimal(taker))
     client = adapter_client(SimExchange(model, MemoryStore(), FixedClock(NOW), config=config))
     order = detail(client, "XRP", order_id=place(client, "XRP", side="BUY", type="MARKET", amount="100000"))
@@ -294,7 +295,7 @@ def test_fee_rates_are_configurable(model, maker: str, taker: str) -> None:
     assert Decimal(order["fee"]) == round_down(Decimal(order["traded_amount"]) * Decimal(taker), STEP)
 
 
-def first_trade_at_or_above(model, coin: str, price: Decimal, start_ms: int) -> int:
+def first_trade_at_or_above(model: MarketModel, coin: str, price: Decimal, start_ms: int) -> int:
     candles, _ = model.candles(coin, "1m", start_ms + 500 * 60_000, size=500)
     for candle in reversed(candles):
         if candle["timestamp"] >= start_ms and candle["high"] >= price:
@@ -302,7 +303,7 @@ def first_trade_at_or_above(model, coin: str, price: Decimal, start_ms: int) -> 
     raise AssertionError("the model never reached the price in 500 minutes")
 
 
-def test_stop_limit_triggers_then_fills_as_a_taker(client: Signer, clock: FixedClock, model) -> None:
+def test_stop_limit_triggers_then_fills_as_a_taker(client: Signer, clock: FixedClock, model: MarketModel) -> None:
     last = model.price("ETH", NOW_MS)
     trigger, limit = last + 5000, last + 100_000
     order_id = place(client, "ETH", side="BUY", type="STOP_LIMIT", price=str(limit), qty="0.1",

@@ -5,8 +5,9 @@ from typing import Any
 
 import pytest
 
-from kairos.clock import to_ms
+from kairos.clock import FixedClock, to_ms
 from kairos.sim.exchange import SimConfig, SimExchange
+from kairos.sim.market import MarketModel
 from kairos.sim.store import MemoryStore
 from tests.sim.conftest import NOW, Signer, adapter_client, pair
 
@@ -21,7 +22,7 @@ def code(client: Signer, target: str = "BTC", **fields: Any) -> str:
     return place(client, target, **fields)["error_code"]
 
 
-def exchange_with(model, clock, **settings: Any) -> Signer:
+def exchange_with(model: MarketModel, clock: FixedClock, **settings: Any) -> Signer:
     return adapter_client(SimExchange(model, MemoryStore(), clock, config=SimConfig(**settings)))
 
 
@@ -51,20 +52,20 @@ def test_unknown_coin_108_unknown_pair_109(client: Signer) -> None:
     assert answer["error_code"] == "109"
 
 
-def test_market_under_maintenance_is_405(model, clock) -> None:
+def test_market_under_maintenance_is_405(model: MarketModel, clock: FixedClock) -> None:
     client = exchange_with(model, clock, maintenance_status={"BTC": 1})
     assert code(client, side="BUY", type="MARKET", amount="10000") == "405"
     assert code(client, "ETH", side="BUY", type="MARKET", amount="10000") == "0"
 
 
-def test_trade_status_blocks_one_side(model, clock) -> None:
+def test_trade_status_blocks_one_side(model: MarketModel, clock: FixedClock) -> None:
     client = exchange_with(model, clock, trade_status={"BTC": 2, "ETH": 3})
     assert code(client, side="BUY", type="MARKET", amount="10000") == "405"
     assert code(client, side="SELL", type="MARKET", qty="0.01") == "103"  # allowed side, no coin
     assert code(client, "ETH", side="SELL", type="MARKET", qty="0.01") == "405"
 
 
-def test_maintenance_code_is_configurable_and_settable_by_admin(model, clock) -> None:
+def test_maintenance_code_is_configurable_and_settable_by_admin(model: MarketModel, clock: FixedClock) -> None:
     client = exchange_with(model, clock, maintenance_error_code="300")
     client.admin("POST", "/__sim__/markets", {"target_currency": "btc", "maintenance_status": 1})
     assert code(client, side="BUY", type="MARKET", amount="10000") == "300"
@@ -136,7 +137,7 @@ def test_rejected_order_does_not_consume_its_user_order_id(client: Signer) -> No
     assert code(client, side="BUY", type="MARKET", amount="10000", user_order_id="retry-me") == "0"
 
 
-def test_rejected_order_consumes_its_user_order_id_when_configured(model, clock) -> None:
+def test_rejected_order_consumes_its_user_order_id_when_configured(model: MarketModel, clock: FixedClock) -> None:
     client = exchange_with(model, clock, rejected_consumes_user_order_id=True)
     assert code(client, side="BUY", type="MARKET", amount="100", user_order_id="once") == "306"
     assert code(client, side="BUY", type="MARKET", amount="10000", user_order_id="once") == "312"
@@ -164,7 +165,7 @@ def test_order_response_is_only_the_id(client: Signer) -> None:
     assert len(answer["order_id"]) == 36
 
 
-def test_stop_limit_trigger_equal_to_price_is_167(client: Signer, model) -> None:
+def test_stop_limit_trigger_equal_to_price_is_167(client: Signer, model: MarketModel) -> None:
     last = model.price("BTC", to_ms(NOW))
     answer = place(client, side="BUY", type="STOP_LIMIT", price=str(last), qty="0.01", trigger_price=str(last))
     assert answer["error_code"] == "167"

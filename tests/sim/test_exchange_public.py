@@ -5,9 +5,10 @@ from decimal import Decimal
 
 import pytest
 
-from kairos.clock import to_ms
+from kairos.clock import FixedClock, to_ms
 from kairos.coinone.models import KRW_TICKS
 from kairos.sim.exchange import SimConfig, SimExchange
+from kairos.sim.market import MarketModel
 from kairos.sim.store import MemoryStore
 from tests.sim.conftest import NOW, Signer, adapter_client
 
@@ -20,7 +21,7 @@ def get(client: Signer, path: str, **query: object) -> dict:
     return response.json()
 
 
-def test_markets_all_and_one(any_client: Signer, model) -> None:
+def test_markets_all_and_one(any_client: Signer, model: MarketModel) -> None:
     every = get(any_client, "/public/v2/markets/KRW")
     assert every["result"] == "success" and every["error_code"] == "0" and every["server_time"] == NOW_MS
     assert [m["target_currency"] for m in every["markets"]] == list(model.coins)
@@ -35,7 +36,7 @@ def test_markets_all_and_one(any_client: Signer, model) -> None:
     assert all(isinstance(btc[k], str) for k in ("price_unit", "max_price", "min_price", "min_qty", "max_qty"))
 
 
-def test_market_status_overrides_show_in_markets(model, clock) -> None:
+def test_market_status_overrides_show_in_markets(model: MarketModel, clock: FixedClock) -> None:
     exchange = SimExchange(model, MemoryStore(), clock,
                            config=SimConfig(maintenance_status={"BTC": 1}, trade_status={"ETH": 2}))
     rows = {m["target_currency"]: m for m in get(adapter_client(exchange), "/public/v2/markets/KRW")["markets"]}
@@ -49,7 +50,7 @@ def test_range_units_are_numbers(client: Signer) -> None:
     assert units[-1]["price_unit"] == 1000.0
 
 
-def test_ticker_is_lowercase_with_string_numbers(any_client: Signer, model) -> None:
+def test_ticker_is_lowercase_with_string_numbers(any_client: Signer, model: MarketModel) -> None:
     answer = get(any_client, "/public/v2/ticker_new/KRW/BTC")
     (ticker,) = answer["tickers"]
     assert ticker["quote_currency"] == "krw" and ticker["target_currency"] == "btc"
@@ -69,7 +70,7 @@ def test_ticker_additional_data_and_all(client: Signer) -> None:
     assert len(every) > 1 and all(t["quote_currency"] == "krw" for t in every)
 
 
-def test_ticker_utc_uses_the_utc_day(client: Signer, model) -> None:
+def test_ticker_utc_uses_the_utc_day(client: Signer, model: MarketModel) -> None:
     (ticker,) = get(client, "/public/v2/ticker_utc_new/KRW/ETH", additional_data="true")["tickers"]
     today, yesterday = model.candles("ETH", "1d", NOW_MS, size=2)[0]
     assert ticker["first"] == str(today["open"]) and ticker["yesterday_last"] == str(yesterday["close"])
@@ -113,7 +114,7 @@ def test_chart_newest_first_and_timestamp_is_inclusive(client: Signer) -> None:
     assert [c["timestamp"] for c in anchored["chart"]] == stamps[1:3]
 
 
-def test_chart_pages_back_to_the_listing(client: Signer, model) -> None:
+def test_chart_pages_back_to_the_listing(client: Signer, model: MarketModel) -> None:
     chart = get(client, "/public/v2/chart/KRW/SHIB", interval="1w", size=500)
     assert chart["is_last"] is True
     assert chart["chart"][-1]["timestamp"] <= model.listed_ms("SHIB")
@@ -136,7 +137,7 @@ def test_trades_newest_first(client: Signer) -> None:
     assert get(client, "/public/v2/trades/KRW/BTC", size=7)["error_code"] == "107"
 
 
-def test_currencies(client: Signer, model) -> None:
+def test_currencies(client: Signer, model: MarketModel) -> None:
     every = get(client, "/public/v2/currencies")["currencies"]
     assert [c["symbol"] for c in every] == list(model.coins)
     (btc,) = get(client, "/public/v2/currencies/btc")["currencies"]
@@ -144,7 +145,7 @@ def test_currencies(client: Signer, model) -> None:
     assert isinstance(btc["deposit_confirm_count"], int) and isinstance(btc["max_precision"], int)
 
 
-def test_market_data_follows_the_clock(client: Signer, clock, model) -> None:
+def test_market_data_follows_the_clock(client: Signer, clock: FixedClock, model: MarketModel) -> None:
     before = get(client, "/public/v2/ticker_new/KRW/BTC")["tickers"][0]["timestamp"]
     clock.advance(hours=5)
     after = get(client, "/public/v2/ticker_new/KRW/BTC")["tickers"][0]
