@@ -278,3 +278,17 @@ def test_argparse_errors_exit_2_on_the_env_stderr(make_env, argv) -> None:
     err = env.stderr.getvalue()
     assert "usage:" in err and "error:" in err
     assert env.stdout.getvalue() == ""
+
+
+def test_env_keys_and_variable_defaults_reach_the_settings(make_env, tmp_path) -> None:
+    from kairos.settings import load
+
+    write_config(tmp_path, 'mode: live\nexchange:\n  access_token: file-token-0001\n  secret_key: file-secret-0001\n'
+                           'notifications:\n  slack:\n    channel: "${KAIROS_TEST_CHANNEL:-#kairos-default}"\n')
+    env = make_env({"KAIROS_ACCESS_TOKEN": "env-token-0002", "KAIROS_SECRET_KEY": "env-secret-0002"})
+    settings = load(None, env.environ, env.home)
+    assert settings.exchange.access_token.reveal() == "env-token-0002"
+    assert settings.exchange.secret_key.reveal() == "env-secret-0002"
+    assert settings.notifications.slack.channel == "#kairos-default"
+    assert load(None, {**env.environ, "KAIROS_TEST_CHANNEL": "#ops"}, env.home).notifications.slack.channel == "#ops"
+    assert load(None, {}, env.home).exchange.access_token.reveal() == "file-token-0001"

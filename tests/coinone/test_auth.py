@@ -180,3 +180,17 @@ def test_placement_timeout_sends_one_signed_request_only() -> None:
         with pytest.raises(TransportError):
             client(nonce=nonces(NONCE)).place_order(order)  # a second nonce would raise StopIteration
         assert len(rsps.calls) == 1
+
+
+def test_default_nonce_is_fresh_on_every_retry() -> None:
+    with responses.RequestsMock() as rsps:
+        for _ in range(3):
+            rsps.post(BASE + "/v2.1/order/detail", body=requests.exceptions.ReadTimeout("slow"))
+        rsps.post(BASE + "/v2.1/order/detail", json=ok(order={
+            "order_id": "o-1", "type": "LIMIT", "side": "BUY", "target_currency": "BTC", "status": "LIVE"}))
+        c = CoinoneClient(requests.Session(), BASE, credentials=CREDS, read_retries=3, sleep=lambda s: None)
+        assert c.order_detail("BTC", order_id="o-1").order_id == "o-1"
+        seen = [json.loads(base64.b64decode(call.request.headers["X-COINONE-PAYLOAD"]))["nonce"]
+                for call in rsps.calls]
+    assert len(seen) == 4 and len(set(seen)) == 4
+    assert all(uuid.UUID(n).version == 4 for n in seen)
