@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config = SimConfig(access_token=args.access_token, secret_key=args.secret_key, initial_krw=args.initial_krw)
     app = paper_exchange(args.state, seed=args.seed, config=config)
+    if args.seed is not None and args.seed != app.model.seed:
+        print(f"note: {args.state} was opened with seed {app.model.seed}; --seed {args.seed} is ignored",
+              file=sys.stderr, flush=True)
     server = make_server(app, args.host, args.port, quiet=args.quiet)
     print(f"KAIROS-SIM listening on {server_url(server)}", flush=True)
     print(f"access_token: {config.access_token}", flush=True)
