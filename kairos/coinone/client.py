@@ -20,7 +20,7 @@ from kairos.coinone.auth import Credentials, sign_request
 from kairos.coinone.errors import error_for, is_error
 from kairos.coinone.models import (
     Balance, CancelResult, Candle, FeeRate, KrwTransaction, Market, Order, OrderBook, OrderRequest, RangeUnit,
-    Ticker, TickTable, Trade, dec, parse_levels,
+    Ticker, TickTable, Trade, dec, integer, parse_levels,
 )
 from kairos.errors import (
     AuthError, ExchangeUnavailable, KairosError, ProtocolError, RateLimited, TemporaryExchangeError, TransportError,
@@ -95,7 +95,7 @@ class CoinoneClient:
     def orderbook(self, target: str, size: int = 15) -> OrderBook:
         body = self._public(f"/public/v2/orderbook/{self.quote}/{target.upper()}", {"size": size})
         where = "orderbook"
-        return OrderBook(target.upper(), int(body.get("timestamp") or 0),
+        return OrderBook(target.upper(), integer(body, "timestamp", where=where, default=0),
                          parse_levels(body.get("bids"), where=where), parse_levels(body.get("asks"), where=where))
 
     def chart(self, target: str, interval: str, count: int, end_ms: int | None = None) -> list[Candle]:
@@ -152,7 +152,7 @@ class CoinoneClient:
 
     def cancel_all(self, target: str) -> int:
         body = self._private("/v2.1/order/cancel/all", self._pair(target), retry=False)
-        return int(body.get("canceled_count") or 0)
+        return integer(body, "canceled_count", where="cancel/all", default=0)
 
     def active_orders(self, target: str | None = None) -> list[Order]:
         params = self._pair(target) if target else {}
