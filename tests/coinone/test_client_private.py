@@ -246,6 +246,13 @@ def test_cancel_all(rsps, client, body, count) -> None:
     assert sent(rsps.calls[0]) == {"quote_currency": "KRW", "target_currency": "ETH"}
 
 
+def test_cancel_all_with_a_malformed_count_is_a_protocol_error(rsps, client) -> None:
+    rsps.post(V + "/order/cancel/all", json=ok(canceled_count="three"))
+    with pytest.raises(ProtocolError, match="canceled_count"):
+        client.cancel_all("BTC")
+    assert len(rsps.calls) == 1
+
+
 # ---- lists -----------------------------------------------------------------------------------------
 
 ACTIVE_ROW = {"order_id": "a-1", "type": "LIMIT", "side": "BUY", "quote_currency": "KRW", "target_currency": "BTC",

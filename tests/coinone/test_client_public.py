@@ -160,6 +160,12 @@ def test_orderbook(rsps, client) -> None:
     assert rsps.calls[0].request.params == {"size": "5"}
 
 
+def test_orderbook_with_a_bad_timestamp_is_a_protocol_error(rsps, client) -> None:
+    rsps.get(P + "/orderbook/KRW/BTC", json=ok(timestamp="n/a", bids=[], asks=[]))
+    with pytest.raises(ProtocolError, match="orderbook.timestamp"):
+        client.orderbook("BTC")
+
+
 def test_orderbook_without_sides_is_refused(rsps, client) -> None:
     rsps.get(P + "/orderbook/KRW/BTC", json=ok(timestamp=1, bids=[]))
     with pytest.raises(ProtocolError):
