@@ -157,7 +157,8 @@ class CoinoneClient:
     def active_orders(self, target: str | None = None) -> list[Order]:
         params = self._pair(target) if target else {}
         body = self._private("/v2.1/order/active_orders", params, retry=True)
-        return [Order.parse(r) for r in _rows(body, "active_orders")]
+        # active rows carry no `status` field (fact sheet §3.8): by definition they are open
+        return [Order.parse({**r, "status": r.get("status") or "LIVE"}) for r in _rows(body, "active_orders")]
 
     def completed_orders(self, from_ms: int, to_ms: int, target: str | None = None, size: int = 100) -> list[Trade]:
         params: dict[str, Any] = {"size": size, "from_ts": from_ms, "to_ts": to_ms}
