@@ -175,7 +175,19 @@ def make_context(action: str, args: argparse.Namespace, env: Env):  # -> Context
     setup_logging(ctx.paths.log_dir, settings.logging.level, env.stderr, REDACTOR,
                   settings.logging.max_bytes, settings.logging.backups)
     log.info("start --%s (mode=%s, dry_run=%s)", action.replace("_", "-"), "mock" if ctx.mock else "live", ctx.dry_run)
+    arm_crashpoints(env, mock=ctx.mock)
     return ctx
+
+
+def arm_crashpoints(env: Env, *, mock: bool) -> None:
+    """Test-only crash injection: KAIROS_CRASH_AT=N (mock mode only) kills the run at its N-th I/O point."""
+    from kairos import crashpoints
+
+    raw = (env.environ.get("KAIROS_CRASH_AT") or "").strip()
+    if mock and raw.isdigit() and int(raw) > 0:
+        crashpoints.arm(int(raw), env.environ.get("KAIROS_CRASH_TRACE") or None)
+    else:
+        crashpoints.disarm()  # never inherit an armed state from an earlier in-process run
 
 
 def report_failure(exc: BaseException, code: int, ctx, env: Env, action: str, unexpected: bool = False) -> int:
