@@ -174,6 +174,10 @@ def make_context(action: str, args: argparse.Namespace, env: Env):  # -> Context
     ctx = Context(env, settings, args, REDACTOR)
     setup_logging(ctx.paths.log_dir, settings.logging.level, env.stderr, REDACTOR,
                   settings.logging.max_bytes, settings.logging.backups)
+    from kairos.permissions import enforce
+    from kairos.secrets import master_key_file
+    enforce([settings.source, master_key_file(env.home)], live=not ctx.mock,
+            allow=settings.trading.allow_insecure_permissions)
     log.info("start --%s (mode=%s, dry_run=%s)", action.replace("_", "-"), "mock" if ctx.mock else "live", ctx.dry_run)
     arm_crashpoints(env, mock=ctx.mock)
     return ctx

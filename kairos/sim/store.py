@@ -10,6 +10,8 @@ strings), with the columns that queries need copied out next to the JSON.
 """
 from __future__ import annotations
 
+import hashlib
+
 import json
 import sqlite3
 import threading
@@ -172,8 +174,12 @@ class Tx:
 
     # -- nonces and user_order_ids --------------------------------------------------------
     def use_nonce(self, token: str, nonce: str) -> bool:
-        """Record a nonce; False when this token already used it."""
-        cur = self._con.execute("INSERT OR IGNORE INTO nonces(token, nonce) VALUES (?, ?)", (token, nonce))
+        """Record a nonce; False when this token already used it.
+
+        The token is stored as a digest: the paper-account file must never hold an API key.
+        """
+        digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
+        cur = self._con.execute("INSERT OR IGNORE INTO nonces(token, nonce) VALUES (?, ?)", (digest, nonce))
         return cur.rowcount == 1
 
     def user_order_id_used(self, user_order_id: str) -> bool:
