@@ -114,6 +114,7 @@ class Tick:
         why = self.ctx.kill_switch
         if why:
             return self.stopped(why)
+        self.state.setdefault("notices", {}).pop("kill_switch", None)
         if self.state.get("pending_rebalance"):
             return self.start_pending()
         view = read_market(self.ctx)
@@ -138,11 +139,15 @@ class Tick:
         return start_season_twap(self.ctx, self.session, Regime(pending["regime"]), self.now)
 
     def stopped(self, why: str) -> int:
+        """Kill switch: reconciliation already ran; no new order; one alert per kill episode."""
+        notices = self.state.setdefault("notices", {})
+        if "kill_switch" not in notices:
+            notices["kill_switch"] = self.now.isoformat()
+            self.ctx.alerts.send("critical_risk", "KAIROS-1 trading stopped (kill switch)", [why],
+                                 action="Remove the kill file or set trading.enabled: true to resume.",
+                                 dedupe_key=f"kill_switch:{why}")
         self.session.save()
         self.out.say(self.out.t(M["kill"], why=why))
-        self.ctx.alerts.send("critical_risk", "KAIROS-1 trading stopped (kill switch)", [why],
-                             action="Remove the kill file or set trading.enabled: true to resume.",
-                             dedupe_key=f"kill_switch:{why}")
         return 4
 
     # ---- one leg -------------------------------------------------------------------------------
