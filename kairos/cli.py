@@ -16,7 +16,7 @@ import logging
 import sys
 from typing import Sequence
 
-from kairos import __version__
+from kairos import __version__, signals
 from kairos.env import Env
 from kairos.errors import ConfigError, KairosError
 from kairos.logsetup import FILE_ONLY
@@ -142,6 +142,7 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
 def run(action: str, args: argparse.Namespace, env: Env) -> int:
     """Build the context, run the command, map exceptions to exit codes."""
     ctx = None
+    signals.install()
     try:
         check_modifiers(action, args)
         ctx = make_context(action, args, env)

@@ -21,12 +21,18 @@ from kairos.context import Context
 from kairos.core.allocation import crypto_ratio
 from kairos.core.rebalance import RebalancePlan, plan_rebalance
 from kairos.core.types import OrderIntent, Regime, Side
-from kairos.errors import DataError, ExchangeError, StateError
+from kairos.errors import DataError, ExchangeError, KairosError, StateError
 from kairos.execution import OPEN, UNRESOLVED, Executor, guard_price
 from kairos.money import ZERO, fmt_krw, fmt_qty, round_down
-from kairos import plans as P
+from kairos import plans as P, signals
 
 log = logging.getLogger("kairos.rebalance")
+
+
+class Interrupted(KairosError):
+    """SIGTERM arrived between two immediate orders."""
+
+    exit_code = signals.EXIT_TERMINATED
 DAY_MS = 86_400_000
 
 M = {
@@ -278,6 +284,8 @@ def execute_now(ctx: Context, session: Any, executor: Executor, plan: RebalanceP
 def submit(ctx: Context, executor: Executor, st: dict[str, Any], plan_id: str, intent: OrderIntent, size: Decimal,
            view: MarketView, rules: dict[str, MarketRules]) -> dict[str, Any]:
     """Place one immediate order (MARKET + limit_price guard) through the durable executor."""
+    if signals.stop_requested():
+        raise Interrupted("SIGTERM received: stopped before the next order; the next run re-plans from holdings")
     coin, is_buy = intent.target, intent.side is Side.BUY
     ticker = view.tickers[coin]
     ask = ticker.best_ask.price if ticker.best_ask else ticker.last

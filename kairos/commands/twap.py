@@ -20,7 +20,7 @@ from kairos.core import twap
 from kairos.errors import SafetyStop
 from kairos.execution import OPEN, UNRESOLVED, Executor, guard_price
 from kairos.money import ZERO, fmt_krw, fmt_qty
-from kairos import plans as P
+from kairos import plans as P, signals
 from kairos.state import LockBusy
 
 log = logging.getLogger("kairos.twap")
@@ -122,11 +122,15 @@ class Tick:
         for side in ("SELL", "BUY"):
             for plan in active:
                 for leg in (l for l in plan["legs"] if l["side"] == side and l["status"] == P.ACTIVE):
+                    if signals.stop_requested():
+                        break  # SIGTERM: the order in flight finished; nothing new is sent
                     self.advance(plan, leg, view, wallet)
         for plan in active:
             self.close_if_finished(plan)
         self.session.save()
         self.report(active)
+        if signals.stop_requested():
+            return signals.EXIT_TERMINATED
         self.snapshot()
         return 0
 
