@@ -178,7 +178,7 @@ class CoinoneClient:
         return {"quote_currency": self.quote, "target_currency": (target or "").upper()}
 
     def _order_key(self, target: str, order_id: str | None, user_order_id: str | None) -> dict[str, str]:
-        if (order_id is None) == (user_order_id is None):
+        if bool(order_id) == bool(user_order_id):
             raise ValueError("give exactly one of order_id or user_order_id")
         key = {"order_id": order_id} if order_id else {"user_order_id": user_order_id}
         return {**self._pair(target), **key}  # type: ignore[dict-item]

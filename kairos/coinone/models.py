@@ -56,6 +56,16 @@ def integer(obj: Mapping[str, Any], key: str, *, where: str, default: int | None
         raise ProtocolError(f"{where}.{key}: expected an integer, got {value!r}") from None
 
 
+def flag(obj: Mapping[str, Any], key: str, *, where: str) -> bool:
+    """Read a boolean that may arrive as a JSON bool or as the text "true"/"false"."""
+    value = obj.get(key)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ProtocolError(f"{where}.{key}: expected true or false, got {value!r}")
+
+
 def text(obj: Mapping[str, Any], key: str, *, where: str, upper: bool = False) -> str:
     """Read a required string field."""
     value = obj.get(key)
@@ -414,7 +424,7 @@ class Trade:
     def parse(cls, raw: Mapping[str, Any]) -> "Trade":
         w = "completed_order"
         return cls(str(raw.get("trade_id", "")), text(raw, "order_id", where=w),
-                   text(raw, "target_currency", where=w, upper=True), bool(raw.get("is_ask")),
+                   text(raw, "target_currency", where=w, upper=True), flag(raw, "is_ask", where=w),
                    dec(raw, "price", where=w), dec(raw, "qty", where=w),
                    dec(raw, "fee", where=w, default=ZERO), integer(raw, "timestamp", where=w))
 

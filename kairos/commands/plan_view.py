@@ -1,6 +1,7 @@
 """Rendering of rebalance plans and TWAP schedules for the terminal (Korean default, English)."""
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -15,7 +16,7 @@ from kairos import plans as P
 M = {
     "title": ("📋 리밸런싱 계획 — 총자산 {total} KRW, {regime}: 암호화폐 {crypto}",
               "📋 Rebalance plan — total {total} KRW, {regime}: crypto {crypto}"),
-    "head": ("{:<6}{:>16}{:>16}{:>8}{:>8}{:>15}  주문", "{:<6}{:>16}{:>16}{:>8}{:>8}{:>15}  order"),
+    "order_col": ("주문", "order"),
     "cols": (("코인", "보유량", "평가액(KRW)", "현재", "목표", "차이(KRW)"), ("coin", "holding", "value (KRW)", "now", "target", "delta (KRW)")),
     "buy": ("매수 {amount} KRW", "BUY {amount} KRW"),
     "sell": ("매도 {qty} {coin}", "SELL {qty} {coin}"),
@@ -35,6 +36,22 @@ M = {
 }
 
 
+WIDTHS = (6, 16, 16, 8, 8, 15)
+
+
+def width(text: str) -> int:
+    """Terminal columns: Hangul and other wide characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def row_text(first: str, *cells: str) -> str:
+    """One table row: the first cell left-aligned, then right-aligned cells, then the order text."""
+    *numbers, last = cells
+    parts = [first + " " * max(WIDTHS[0] - width(first), 0)]
+    parts += [" " * max(w - width(c), 0) + c for w, c in zip(WIDTHS[1:], numbers)]
+    return "".join(parts) + "  " + last
+
+
 def regime_name(out: Output, regime: str) -> str:
     return out.t(M["risk_on"] if regime == "risk_on" else M["risk_off"])
 
@@ -43,14 +60,14 @@ def print_plan(out: Output, plan: RebalancePlan, regime: str, crypto_ratio: Deci
     """The full plan table: coin, holding, value, current %, target %, delta, and the order or why not."""
     out.say(out.t(M["title"], total=fmt_krw(plan.total), regime=regime_name(out, regime), crypto=fmt_pct(crypto_ratio, 0)))
     cols = M["cols"][1] if out.lang == "en" else M["cols"][0]
-    out.say(out.t(M["head"]).format(*cols))
+    out.say(row_text(*cols, out.t(M["order_col"])))
     krw_weight = 1 - sum((r.current_weight for r in plan.rows), Decimal(0))
     for row in plan.rows:
         delta = f"{'+' if row.delta_krw > 0 else ''}{fmt_krw(row.delta_krw)}"
-        out.say(f"{row.target:<6}{fmt_qty(row.qty):>16}{fmt_krw(row.value):>16}{fmt_pct(row.current_weight):>8}"
-                f"{fmt_pct(row.target_weight):>8}{delta:>15}  {order_text(out, row)}")
+        out.say(row_text(row.target, fmt_qty(row.qty), fmt_krw(row.value), fmt_pct(row.current_weight),
+                         fmt_pct(row.target_weight), delta, order_text(out, row)))
     krw_target = 1 - sum((r.target_weight for r in plan.rows), Decimal(0))
-    out.say(f"{'KRW':<6}{'':>16}{fmt_krw(plan.total * krw_weight):>16}{fmt_pct(krw_weight):>8}{fmt_pct(krw_target):>8}")
+    out.say(row_text("KRW", "", fmt_krw(plan.total * krw_weight), fmt_pct(krw_weight), fmt_pct(krw_target), "", "").rstrip())
     if outside:
         out.say(out.t(M["outside"], items=", ".join(f"{c} {fmt_qty(q)}" for c, q in outside.items())))
     if not plan.has_orders:

@@ -75,7 +75,8 @@ def quarterly(ctx: Context, *, use_twap: bool) -> int:
         quarter = quarter_id(now)
         last = st["rebalance"]
         if last.get("last_quarter") == quarter and last.get("completed", True) and not force:
-            ctx.out.say(ctx.out.t(M["done"], q=quarter, at=last.get("at", "?")))
+            at = plan_view.kst(datetime.fromisoformat(last["at"])) + " KST" if last.get("at") else "?"
+            ctx.out.say(ctx.out.t(M["done"], q=quarter, at=at))
             return 0
         active = P.active_plans(st)
         if active and not force:
