@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import requests
 
+from kairos import crashpoints
 from kairos.coinone.auth import Credentials, sign_request
 from kairos.coinone.errors import error_for, is_error
 from kairos.coinone.models import (
@@ -219,12 +220,14 @@ class CoinoneClient:
 
     def _once(self, path: str, send: Callable[[], requests.Response]) -> dict[str, Any]:
         self.calls[path] = self.calls.get(path, 0) + 1
+        crashpoints.hit(f"http.send:{path}")
         try:
             response = send()
         except requests.Timeout as exc:
             raise TransportError(f"timeout talking to Coinone on {path}", endpoint=path) from exc
         except requests.RequestException as exc:
             raise TransportError(f"connection to Coinone failed on {path} ({type(exc).__name__})", endpoint=path) from exc
+        crashpoints.hit(f"http.received:{path}")
         log.debug("%s → HTTP %s", path, response.status_code)
         body = decode(response, path)
         if is_error(body):
