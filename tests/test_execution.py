@@ -1,0 +1,239 @@
+"""The durable executor against the simulator: intent before the request, reconcile by user_order_id,
+"not found" three times on separate runs → lost, safety rails before any write."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import replace
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import requests
+
+from kairos.clock import FixedClock
+from kairos.coinone.auth import Credentials
+from kairos.coinone.client import CoinoneClient
+from kairos.coinone.models import KRW_TICKS, OrderRequest
+from kairos.errors import SafetyStop
+from kairos.execution import Executor, day_bounds, guard_price, order_krw
+from kairos.ledger import Ledger
+from kairos.schema import Secret
+from kairos.settings import Settings
+from kairos.sim.adapter import SimAdapter
+from kairos.sim.exchange import SimConfig, SimExchange
+from kairos.sim.faults import Fault
+from kairos.sim.market import MarketModel
+from kairos.sim.store import SqliteStore
+from kairos.state import StateSession, StateStore
+
+UTC = timezone.utc
+NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+BASE = "https://coinone-sim.invalid"
+D = Decimal
+
+
+@pytest.fixture(scope="module")
+def model() -> MarketModel:
+    return MarketModel()
+
+
+class Spy:
+    """A WSGI wrapper that records, when an order request arrives, what the state file and ledger hold."""
+
+    def __init__(self, app: SimExchange, state_path: Path, ledger_path: Path) -> None:
+        self.app, self.state_path, self.ledger_path = app, state_path, ledger_path
+        self.at_order: list[tuple[dict[str, Any], list[tuple]]] = []
+        self.paths: list[str] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        self.paths.append(environ["PATH_INFO"])
+        if environ["PATH_INFO"] == "/v2.1/order":
+            con = sqlite3.connect(self.ledger_path)
+            rows = con.execute("SELECT user_order_id, status FROM orders").fetchall()
+            con.close()
+            self.at_order.append((json.loads(self.state_path.read_text(encoding="utf-8")), rows))
+        return self.app(environ, start_response)
+
+
+class Ctx:
+    """The parts of the run context the executor uses."""
+
+    def __init__(self, client: CoinoneClient, clock: FixedClock, settings: Settings) -> None:
+        self.client, self.clock, self.settings = client, clock, settings
+        self.kill: str | None = None
+
+    @property
+    def kill_switch(self) -> str | None:
+        return self.kill
+
+
+class World:
+    def __init__(self, tmp_path: Path, model: MarketModel) -> None:
+        self.clock = FixedClock(NOW)
+        self.app = SimExchange(model, SqliteStore(tmp_path / "sim.sqlite"), self.clock,
+                               config=SimConfig(initial_krw=D(1_000_000)))
+        self.store = StateStore(tmp_path / "state.json", tmp_path / "kairos.lock")
+        self.store.path.parent.mkdir(parents=True, exist_ok=True)
+        self.ledger = Ledger.open(tmp_path / "kairos.db")
+        self.spy = Spy(self.app, self.store.path, tmp_path / "kairos.db")
+        session = requests.Session()
+        session.mount(BASE, SimAdapter(self.spy))
+        config = SimConfig()
+        client = CoinoneClient(session, BASE, credentials=Credentials(Secret(config.access_token), Secret(config.secret_key)),
+                               read_retries=0, sleep=self.clock.sleep)
+        self.ctx = Ctx(client, self.clock, Settings())
+        self.session = StateSession(self.store, self.store.read())
+        self.executor = Executor(self.ctx, self.session, self.ledger, kind="twap")
+
+    def settings(self, **trading: Any) -> None:
+        s = self.ctx.settings
+        self.ctx.settings = replace(s, trading=replace(s.trading, **trading))
+
+    def record(self, uoid: str) -> dict[str, Any]:
+        record: dict[str, Any] = {}
+        self.session.data["orders"][uoid] = record
+        return record
+
+    def buy(self, uoid: str, amount: str = "100000") -> OrderRequest:
+        ticker = self.ctx.client.ticker("ETH")
+        guard = guard_price("BUY", ticker.best_ask.price, ticker.best_bid.price, D("0.01"),
+                            KRW_TICKS.round_down, KRW_TICKS.round_up)
+        return OrderRequest.market_buy("ETH", D(amount), guard, uoid)
+
+    def exchange_orders(self) -> list[Any]:
+        with self.app.store.transaction() as tx:
+            return tx.all_orders()
+
+    def on_disk(self, uoid: str) -> dict[str, Any]:
+        return json.loads(self.store.path.read_text(encoding="utf-8"))["orders"][uoid]
+
+
+@pytest.fixture
+def world(tmp_path: Path, model: MarketModel) -> Iterator[World]:
+    w = World(tmp_path, model)
+    yield w
+    w.ledger.close()
+
+
+def test_the_intent_is_on_disk_before_the_request_and_the_fill_after(world: World) -> None:
+    record = world.record("p-eth-s000-a1")
+    world.executor.submit(record, world.buy("p-eth-s000-a1"), mid=D(2611000), plan_id="p")
+    [(state_then, ledger_then)] = world.spy.at_order
+    assert state_then["orders"]["p-eth-s000-a1"]["status"] == "intent"  # written before the order was sent
+    assert state_then["orders"]["p-eth-s000-a1"]["amount_krw"] == "100000"
+    assert ledger_then == [("p-eth-s000-a1", "intent")]
+    [placed] = world.exchange_orders()
+    saved = world.on_disk("p-eth-s000-a1")
+    assert saved["status"] == "done" and saved["order_id"] == placed.order_id
+    assert D(saved["executed_qty"]) == placed.executed_qty > 0
+    assert D(saved["executed_krw"]) == placed.traded_amount
+    assert saved["slippage_bps"] is not None
+    [row] = world.ledger.orders()
+    assert (row["status"], row["order_id"], row["plan_id"]) == ("done", placed.order_id, "p")
+
+
+def test_a_dropped_response_is_reconciled_by_user_order_id_without_resending(world: World) -> None:
+    world.app.faults.add(Fault("drop", path="/v2.1/order"))
+    record = world.record("p-eth-s001-a1")
+    world.executor.submit(record, world.buy("p-eth-s001-a1"), mid=D(2611000), plan_id="p")
+    assert record["status"] == "unknown" and "order_id" not in record
+    [placed] = world.exchange_orders()  # the exchange did take it
+    assert placed.user_order_id == "p-eth-s001-a1"
+    world.executor.reconcile(record, "p", run_id="next-run")
+    assert record["status"] == "done" and record["order_id"] == placed.order_id
+    assert D(record["executed_qty"]) == placed.executed_qty
+    assert len(world.exchange_orders()) == 1
+    assert world.spy.paths.count("/v2.1/order") == 1  # reconciled by a lookup, never re-sent
+    assert world.on_disk("p-eth-s001-a1")["status"] == "done"
+
+
+@pytest.mark.parametrize("checks", [3, 1])
+def test_an_order_that_never_arrived_is_lost_only_after_n_not_found_on_separate_runs(world: World, checks: int) -> None:
+    world.ctx.settings = replace(world.ctx.settings,
+                                 execution=replace(world.ctx.settings.execution, lost_order_checks=checks))
+    world.app.faults.add(Fault("timeout", path="/v2.1/order", process=False))
+    record = world.record("p-eth-s002-a1")
+    world.executor.submit(record, world.buy("p-eth-s002-a1"), mid=D(2611000), plan_id="p")
+    assert record["status"] == "unknown" and world.exchange_orders() == []
+    statuses = []
+    for run in range(1, checks + 1):
+        world.executor.reconcile(record, "p", run_id=f"run-{run}")
+        world.executor.reconcile(record, "p", run_id=f"run-{run}")  # a second look in the same run counts not
+        statuses.append((record["status"], record["not_found"]))
+    assert statuses == [("unknown", n) for n in range(1, checks)] + [("lost", checks)]
+    assert world.on_disk("p-eth-s002-a1")["status"] == "lost"
+    assert world.ledger.orders()[0]["status"] == "lost"
+    world.executor.reconcile(record, "p", run_id="later")  # a lost record is final
+    assert record["not_found"] == checks and world.exchange_orders() == []
+
+
+def test_an_order_the_exchange_gave_an_id_for_is_never_declared_lost(world: World) -> None:
+    record = world.record("p-eth-s003-a1")
+    record.update(uoid="p-eth-s003-a1", target="ETH", side="BUY", status="unknown", order_id="no-such-order", not_found=0)
+    for run in range(6):
+        world.executor.reconcile(record, "p", run_id=f"run-{run}")
+    assert record["status"] == "unknown"
+
+
+def test_a_refused_order_is_recorded_as_rejected_with_the_reason(world: World) -> None:
+    record = world.record("p-eth-s004-a1")
+    world.executor.submit(record, world.buy("p-eth-s004-a1", amount="5000000"), mid=D(2611000), plan_id="p")
+    assert record["status"] == "rejected" and record["insufficient"] is True and record["error_code"] == "103"
+    assert world.exchange_orders() == []
+    assert world.ledger.orders()[0]["status"] == "rejected"
+
+
+@pytest.mark.parametrize("setup, krw, needed, match", [
+    ({"kill": "kill file data/KILL"}, "10000", None, "kill switch active"),
+    ({"max_order_krw": D(50_000)}, "50001", None, "exceeds trading.max_order_krw"),
+    ({"max_daily_krw": D(150_000), "traded": D(100_000)}, "50001", None, "max_daily_krw"),
+    ({}, "105001", "100000", "exceeds what its plan still needs"),
+])
+def test_safety_rails_refuse_before_anything_is_written(world: World, setup: dict, krw: str, needed: str | None,
+                                                         match: str) -> None:
+    setup = dict(setup)
+    world.ctx.kill = setup.pop("kill", None)
+    traded = setup.pop("traded", None)
+    if traded:
+        world.ledger.upsert_order({"user_order_id": "earlier", "created_at": NOW, "updated_at": NOW, "kind": "twap",
+                                   "target": "ETH", "side": "BUY", "order_type": "MARKET", "status": "done",
+                                   "executed_qty": "0", "executed_krw": str(traded), "avg_price": "0", "fee": "0"})
+    world.settings(**setup)
+    rows_before = world.ledger.orders()
+    request = world.buy("p-eth-s005-a1", amount=krw)
+    with pytest.raises(SafetyStop, match=match):
+        world.executor.check_rails(request, D(krw), D(needed) if needed else None)
+    assert world.ledger.orders() == rows_before and not world.store.path.exists()
+
+
+def test_rails_allow_an_order_within_every_limit(world: World) -> None:
+    world.settings(max_order_krw=D(100_000), max_daily_krw=D(100_000))
+    world.executor.check_rails(world.buy("ok", amount="100000"), D(100000), D(100000) / D("1.05"))
+
+
+@pytest.mark.parametrize("now, start, end", [
+    ("2026-11-23T15:30:00+00:00", "2026-11-23T15:00:00+00:00", "2026-11-24T15:00:00+00:00"),  # 00:30 KST on the 24th
+    ("2026-11-23T14:59:59+00:00", "2026-11-22T15:00:00+00:00", "2026-11-23T15:00:00+00:00"),  # 23:59:59 KST on the 23rd
+])
+def test_the_daily_cap_window_is_the_korean_calendar_day(now: str, start: str, end: str) -> None:
+    assert day_bounds(datetime.fromisoformat(now)) == (datetime.fromisoformat(start), datetime.fromisoformat(end))
+
+
+@pytest.mark.parametrize("side, ask, bid, slip, expected", [
+    ("BUY", "2611000", "2610000", "0.01", "2637000"),  # 2,637,110 rounded down to the 1,000 tick
+    ("SELL", "2611000", "2610000", "0.01", "2584000"),  # 2,583,900 rounded up to the 1,000 tick
+    ("BUY", "94672000", "94671000", "0.0001", "94681000"),  # ceiling never below the ask
+    ("SELL", "2596", "2595", "0.001", "2593"),  # 2,592.405 → up to the 1 KRW tick
+])
+def test_guard_price(side: str, ask: str, bid: str, slip: str, expected: str) -> None:
+    price = guard_price(side, D(ask), D(bid), D(slip), KRW_TICKS.round_down, KRW_TICKS.round_up)
+    assert price == D(expected)
+    assert (price >= D(ask)) if side == "BUY" else (price <= D(bid))
+
+
+def test_order_krw_uses_the_amount_for_buys_and_qty_times_price_for_sells() -> None:
+    assert order_krw(OrderRequest.market_buy("ETH", D(70000), None, "a"), D(2600000)) == D(70000)
+    assert order_krw(OrderRequest.market_sell("ETH", D("0.5"), None, "b"), D(2600000)) == D(1300000)
