@@ -97,6 +97,15 @@ def net_flow(flows: Sequence[Flow]) -> Decimal:
     return sum((f.amount for f in flows), ZERO)
 
 
+def flow_summary(flows: Sequence[Flow]) -> dict[str, object]:
+    """Deposits and withdrawals counted and summed (withdrawals as a positive amount), and the net."""
+    deposits = [f.amount for f in flows if f.amount > 0]
+    withdrawals = [-f.amount for f in flows if f.amount < 0]
+    return {"deposits": sum(deposits, ZERO), "deposit_count": len(deposits), "withdrawals": sum(withdrawals, ZERO),
+            "withdrawal_count": len(withdrawals), "net": net_flow(flows),
+            "items": [{"at": f.at, "amount": f.amount} for f in flows]}
+
+
 # ---- risk -----------------------------------------------------------------------------------------
 def drawdown_series(index: Sequence[Decimal]) -> list[Decimal]:
     """Each point's distance below the running peak (0 at a new high, negative below it)."""
@@ -138,6 +147,13 @@ def annualised_volatility(times: Sequence[datetime], index: Sequence[Decimal], *
     drift = sum(returns, ZERO) / sum(spans, ZERO)
     variance = sum((((r - drift * s) ** 2) / s for r, s in zip(returns, spans)), ZERO) / (n - 1)
     return (variance * DAYS_PER_YEAR).sqrt()
+
+
+def figures(times: Sequence[datetime], index: Sequence[Decimal]) -> dict[str, Decimal | None]:
+    """Total return, max drawdown depth and annualised volatility of one index (None where unsupported)."""
+    drawdown = max_drawdown(index)
+    return {"twr": total_return(index), "max_drawdown": drawdown.depth if drawdown else None,
+            "volatility": annualised_volatility(times, index)}
 
 
 # ---- benchmarks ------------------------------------------------------------------------------------
@@ -185,6 +201,16 @@ def _buy(weights: Mapping[str, Decimal], row: Mapping[str, Decimal], value: Deci
     return {a: w * value / row[a] for a, w in weights.items() if w != 0 and row.get(a)}
 
 
+def benchmarks(times: Sequence[datetime], prices: Sequence[Mapping[str, Decimal]], coin_weights: Mapping[str, Decimal],
+               crypto_ratio: Decimal, start_weights: Mapping[str, Decimal]) -> dict[str, list[Decimal] | None]:
+    """The three benchmark indices over the same snapshots: BTC buy-and-hold, the static crypto/KRW mix
+    rebalanced at each new quarter (KST), and the portfolio's starting weights held unchanged."""
+    filled = forward_fill(prices)
+    return {"btc_hold": weighted_index(times, filled, {"BTC": ONE}),
+            "static_mix": weighted_index(times, filled, static_mix_weights(coin_weights, crypto_ratio), quarter_of),
+            "start_weights": weighted_index(times, filled, start_weights)}
+
+
 def static_mix_weights(coin_weights: Mapping[str, Decimal], crypto_ratio: Decimal) -> dict[str, Decimal]:
     """A fixed crypto/KRW split with the crypto part split by the configured coin weights."""
     return {**{c: crypto_ratio * w for c, w in coin_weights.items()}, CASH: ONE - crypto_ratio}
@@ -202,6 +228,14 @@ class Fill:
     krw: Decimal
     fee: Decimal
     slippage_bps: Decimal | None  # vs the mid price at submission
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, object]) -> "Fill":
+        """From a ledger orders row (Decimals stored as text)."""
+        slip = row.get("slippage_bps")
+        return cls(row.get("plan_id"), str(row["target"]), str(row["side"]), Decimal(str(row.get("executed_qty") or 0)),  # type: ignore[arg-type]
+                   Decimal(str(row.get("executed_krw") or 0)), Decimal(str(row.get("fee") or 0)),
+                   Decimal(str(slip)) if slip not in (None, "") else None)
 
 
 @dataclass(frozen=True)
@@ -274,3 +308,37 @@ def plan_costs(fills: Sequence[Fill], arrivals: Mapping[str, Mapping[str, Decima
 def _same_length(a: Sequence[object], b: Sequence[object]) -> None:
     if len(a) != len(b):
         raise ValueError(f"expected as many times as values, got {len(a)} and {len(b)}")
+
+
+# ---- history helpers ---------------------------------------------------------------------------------------
+def flow_from_transaction(status: str, amount: Decimal, fee: Decimal, at: datetime) -> Flow | None:
+    """A completed KRW transaction as a flow (what reached or left the account); pending or failed: None.
+
+    Assumption (Coinone does not say): a withdrawal's fee is charged on top of its amount.
+    """
+    if status == "DEPOSIT_COMPLETE":
+        return Flow(at, amount - fee)
+    if status == "WITHDRAWAL_COMPLETE":
+        return Flow(at, -(amount + fee))
+    if status == "REFUND_COMPLETE":
+        return Flow(at, amount)
+    return None
+
+
+def regime_changes(decisions: Sequence[Mapping[str, object]], since: str) -> list[dict[str, object]]:
+    """From decisions {"at", "regime"} oldest first: the regime in force at `since` (ISO), then each change after it."""
+    changes: list[dict[str, object]] = []
+    previous = None
+    for d in decisions:
+        if d.get("regime") and d["regime"] != previous:
+            changes.append({"at": d["at"], "regime": d["regime"], "previous": previous})
+            previous = d["regime"]
+    before = [c for c in changes if str(c["at"]) < since]
+    inside = [c for c in changes if str(c["at"]) >= since]
+    return ([{**before[-1], "before_window": True}] if before else []) + inside
+
+
+def weight_gaps(actual: Mapping[str, Decimal], targets: Mapping[str, Decimal]) -> list[dict[str, object]]:
+    """Actual vs target weight per asset (gap = actual − target; None when no target is recorded)."""
+    return [{"asset": a, "actual": w, "target": targets.get(a), "gap": w - targets[a] if a in targets else None}
+            for a, w in actual.items()]
