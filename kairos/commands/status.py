@@ -1,6 +1,10 @@
-"""--system-status: settings summary (secrets masked) and health checks; exit 1 when a check fails."""
+"""--system-status: settings summary (secrets masked) and health checks; exit 1 when a check fails.
+
+Anything not ok is also sent as one Slack/e-mail summary (deduplicated on the set of problem keys).
+"""
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -11,6 +15,7 @@ from kairos.context import Context
 from kairos.errors import KairosError
 from kairos.money import fmt_krw, fmt_pct
 
+log = logging.getLogger("kairos.status")
 OK, WARN, FAIL = "ok", "warn", "fail"
 ICON = {OK: "✅", WARN: "⚠️", FAIL: "❌"}
 
@@ -47,6 +52,8 @@ M = {
     "data_dir": ("데이터 폴더", "Data folder"), "log_dir": ("로그 폴더", "Log folder"),
     "summary_ok": ("종합: 정상", "Overall: healthy"),
     "summary": ("종합: 경고 {w}건, 실패 {f}건", "Overall: {w} warning(s), {f} failure(s)"),
+    "alert_title": ("KAIROS-1 시스템 점검: 실패 {f}건, 경고 {w}건", "KAIROS-1 system check: {f} failure(s), {w} warning(s)"),
+    "alert_action": ("서버에서 --system-status로 자세히 확인하세요.", "Run --system-status on the server for details."),
 }
 
 
@@ -70,6 +77,7 @@ def run(ctx: Context) -> int:
         out.say(f"  {ICON[c.status]} {c.text}")
     warns, fails = sum(c.status == WARN for c in checks), sum(c.status == FAIL for c in checks)
     out.say(out.t(M["summary_ok"]) if not warns and not fails else out.t(M["summary"], w=warns, f=fails))
+    notify_problems(ctx, checks)
     out.emit({"mode": "mock" if ctx.mock else "live", "config": str(ctx.settings.source or ""),
               "checks": [c.__dict__ for c in checks], "warnings": warns, "failures": fails,
               "settings": settings_data(ctx)})
@@ -77,8 +85,26 @@ def run(ctx: Context) -> int:
 
 
 def checks_for(ctx: Context) -> list[Callable[[], Check]]:
+    from kairos.commands.health import health_checks  # imports Check from here
+
     return [lambda: check_public(ctx), lambda: check_auth(ctx),
-            lambda: check_dir(ctx, "data_dir", ctx.paths.data_dir), lambda: check_dir(ctx, "log_dir", ctx.paths.log_dir)]
+            lambda: check_dir(ctx, "data_dir", ctx.paths.data_dir), lambda: check_dir(ctx, "log_dir", ctx.paths.log_dir),
+            *health_checks(ctx)]
+
+
+def notify_problems(ctx: Context, checks: list[Check]) -> None:
+    """One best-effort alert listing every check that is not ok; the same set of problems is not repeated."""
+    bad = [c for c in checks if c.status != OK]
+    if not bad:
+        return
+    fails = sum(c.status == FAIL for c in bad)
+    keys = ",".join(sorted({c.key for c in bad}))
+    try:
+        ctx.alerts.send("system_error", ctx.out.t(M["alert_title"], f=fails, w=len(bad) - fails),
+                        [f"{ICON[c.status]} {c.text}" for c in bad], action=ctx.out.t(M["alert_action"]),
+                        dedupe_key=f"system_status:{keys}")
+    except Exception:  # the status report itself must still come out
+        log.warning("could not send the system status alert", exc_info=True)
 
 
 def settings_lines(ctx: Context) -> list[str]:
