@@ -107,8 +107,9 @@ class Tick:
             self.session.save()
             self.out.say(self.out.t(M["idle"]))
             return 0
-        for plan, _leg, order in pending:
+        for plan, leg, order in pending:
             self.executor.reconcile(order, plan["plan_id"], self.run_id)
+            consume_slots(leg, order)
         for record in immediate:
             self.executor.reconcile(record, record.get("plan_id"), self.run_id)
         why = self.ctx.kill_switch
@@ -286,6 +287,16 @@ class Tick:
             return
         view = read_market(self.ctx)
         snapshot_and_check(self.ctx, view, current_regime(self.state), plan_active=bool(P.active_plans(self.state)))
+
+
+def consume_slots(leg: dict[str, Any], record: dict[str, Any]) -> None:
+    """An order found on the exchange by reconciliation used its slots, as `after_submit` would have recorded.
+
+    Without this, a run that died after the order was placed left `slots_used` behind, and the next
+    tick sent a second order for the same slot (attempt 2) — two orders for one scheduled slice.
+    """
+    if record.get("order_id") and record.get("slots_to") is not None:
+        leg["slots_used"] = max(int(leg["slots_used"]), int(record["slots_to"]))
 
 
 def leg_min_size(leg: dict[str, Any], bid: Decimal, ask: Decimal) -> Decimal:
