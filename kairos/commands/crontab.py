@@ -13,8 +13,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import kairos
 from kairos.context import Context
 
+CHECKOUT = Path(kairos.__file__).resolve().parent.parent
 TZ = "Asia/Seoul"
 WEEKDAY_GUARD = f'[ "$(TZ={TZ} date +%u)" = 1 ] &&'  # % is escaped for cron when the line is rendered
 
@@ -76,9 +78,13 @@ def crontab_lines(ctx: Context) -> list[str]:
 
 
 def command_for(ctx: Context, flag: str) -> str:
-    """`cd HOME && PYTHON ENTRY FLAG [--config …] [--mock] >> LOG 2>&1`, every path absolute and quoted."""
+    """`cd HOME && PYTHON ENTRY FLAG [--config …] [--mock] >> LOG 2>&1`, every path absolute and quoted.
+
+    ENTRY is the kairos1_main.py of the checkout this program runs from (KAIROS_HOME, set above the
+    entries, may be elsewhere); an installed package without a checkout runs as `python -m kairos.cli`.
+    """
     home = ctx.paths.home.resolve()
-    entry = home / "kairos1_main.py"
+    entry = CHECKOUT / "kairos1_main.py"
     program = [sys.executable, str(entry)] if entry.exists() else [sys.executable, "-m", "kairos.cli"]
     args = [flag, *_config_args(ctx, home)] + (["--mock"] if getattr(ctx.args, "mock", False) else [])
     run_it = " ".join(shlex.quote(part) for part in [*program, *args])
