@@ -91,8 +91,8 @@ class Kairos:
         return self.clock.advance(**(delta or {"minutes": 15}))
 
     # ---- running the CLI --------------------------------------------------------------------------
-    def __call__(self, *args: str, sim_app: Any = None) -> Result:
-        env = Env(stdout=StringIO(), stderr=StringIO(), environ={}, home=self.home, clock=self.clock,
+    def __call__(self, *args: str, sim_app: Any = None, environ: dict[str, str] | None = None) -> Result:
+        env = Env(stdout=StringIO(), stderr=StringIO(), environ=dict(environ or {}), home=self.home, clock=self.clock,
                   sim_app=sim_app if sim_app is not None else self.app)
         code = main([*args, "--config", str(self.config_path)], env=env)
         return Result(code, env.stdout.getvalue(), env.stderr.getvalue())  # type: ignore[attr-defined]
