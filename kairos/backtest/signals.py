@@ -26,7 +26,7 @@ class WeekInput:
     day: int  # the Monday, epoch day
     price: Decimal  # that day's open
     ma: Decimal
-    weeks: int  # completed weekly candles available (≥ the MA period)
+    weeks: int  # weekly candles the MA used (the live SeasonInputs.weeks)
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def week_inputs(series: CoinSeries, ma_weeks: int, end_day: int, market: str) ->
             continue
         # Pass the still-open week too, as the live chart call does; the shared filter drops it.
         ma, used = two_hundred_week_ma(weekly[:completed + 1], day_ms(monday), ma_weeks, market=market)
-        out.append(WeekInput(day=monday, price=series.price(monday), ma=ma, weeks=completed))
+        out.append(WeekInput(day=monday, price=series.price(monday), ma=ma, weeks=len(used)))
     return out
 
 
