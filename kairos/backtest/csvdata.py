@@ -23,7 +23,7 @@ import re
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from kairos.backtest.data import DAY_MS, from_date
 from kairos.coinone.models import Candle
@@ -84,7 +84,7 @@ def read_csv(path: Path, label: str) -> list[Candle]:
         raise CsvError([f"{label}: cannot read ({exc.strerror or exc})"]) from None
 
 
-def _parse(reader: "csv._reader", label: str) -> list[Candle]:
+def _parse(reader: Any, label: str) -> list[Candle]:  # a csv.reader: rows and line_num
     header = next(reader, None)
     if header is None:
         raise CsvError([f"{label}: empty file (expected the header {','.join(COLUMNS)})"])

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -112,7 +112,7 @@ class MarketData:
         """Average daily KRW turnover over the last 20 completed days (must be positive)."""
         return self._cached("adv", coin, day, self._adv)
 
-    def _cached(self, kind: str, coin: str, day: int, compute) -> Decimal:  # noqa: ANN001 - a bound method
+    def _cached(self, kind: str, coin: str, day: int, compute: Callable[[str, int], Decimal]) -> Decimal:
         key = (kind, coin, day)
         if key not in self._cache:
             self._cache[key] = compute(coin, day)

@@ -4,8 +4,9 @@ from __future__ import annotations
 import unicodedata
 from typing import Any, Callable
 
+from kairos.backtest.book import Trade
 from kairos.backtest.data import iso
-from kairos.backtest.metrics import Metrics
+from kairos.backtest.signals import WeekDecision
 from kairos.backtest.study import Study
 from kairos.money import plain
 from kairos.output import Output
@@ -90,7 +91,7 @@ def _header(out: Output, study: Study) -> None:
     weights = ", ".join(f"{c} {float(w) * 100:g}%" for c, w in study.settings.strategy.portfolio.weights.items())
     c = study.costs
     out.say(out.t(M["title"], ref=study.backtest.reference))
-    out.say(out.t(M["source"], source=study.source))
+    out.say(out.t(M["source"], source=source_text(out, study.source)))
     out.say(out.t(M["period"], start=iso(study.start_day), end=iso(study.end_day), years=days / 365, days=days))
     out.say(out.t(M["capital"], capital=f"{study.capital:,.0f}", weights=weights))
     out.say(out.t(M["costs"], fee=f"{float(c.fee) * 100:.2f}%", spread=f"{float(c.half_spread) * 100:.2f}%",
@@ -99,6 +100,15 @@ def _header(out: Output, study: Study) -> None:
     if late:
         items = ", ".join(out.t(M["tradable"], coin=coin, day=iso(day)) for coin, day in late)
         out.say(out.t(M["unlisted"], items=items))
+
+
+def source_text(out: Output, source: str) -> str:
+    """The cache/source key in words: simulator, Coinone or the user's CSV folder."""
+    kind, _, detail = source.partition(":")
+    names = {"mock": ("모의 거래소(시뮬레이터) 일봉, {detail}", "simulated exchange daily candles, {detail}"),
+             "coinone": ("코인원 일봉, {detail}", "Coinone daily candles, {detail}"),
+             "csv": ("사용자 CSV 폴더 {detail}", "user CSV folder {detail}")}
+    return out.t(names[kind], detail=detail) if kind in names else source
 
 
 def _tradable_days(study: Study) -> dict[str, int | None]:
@@ -167,14 +177,14 @@ def document(study: Study, chart: str | None = None) -> dict[str, Any]:
     }}
 
 
-def _decision(week: Any) -> dict[str, Any]:
+def _decision(week: WeekDecision) -> dict[str, Any]:
     d = week.decision
     return {"date": iso(week.day), "price": d.price, "ma": d.ma, "ratio": d.ratio, "zone": d.zone.value,
             "regime": d.regime.value, "previous": d.previous.value if d.previous else None, "changed": d.changed,
             "weeks": week.inputs.weeks}
 
 
-def _trade(trade: Any) -> dict[str, Any]:
+def _trade(trade: Trade) -> dict[str, Any]:
     cost = trade.cost
     return {"date": iso(trade.day), "coin": trade.coin, "side": trade.side, "reason": trade.reason,
             "price": trade.price, "qty": trade.qty, "notional": trade.notional, "slices": cost.slices,

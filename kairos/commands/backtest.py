@@ -15,12 +15,16 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kairos.clock import to_ms
 from kairos.context import Context
 from kairos.core.costs import CostModel
 from kairos.errors import ConfigError, DataError, ExchangeError
 from kairos.money import to_decimal
+
+if TYPE_CHECKING:
+    from kairos.backtest.data import History
 
 DEFAULT_CAPITAL = Decimal(10_000_000)
 MAX_CAPITAL = Decimal(10) ** 15
@@ -111,7 +115,7 @@ def _chart_path(text: str) -> Path:
 
 
 # ---- history ------------------------------------------------------------------------------------------
-def load_history(ctx: Context, opts: Options):  # -> tuple[History, int | None]
+def load_history(ctx: Context, opts: Options) -> tuple[History, int | None]:
     """The user's CSVs (`--data`), else cached exchange candles; returns (history, coins fetched or None)."""
     from kairos.backtest import csvdata
     from kairos.backtest.data import History
@@ -122,7 +126,7 @@ def load_history(ctx: Context, opts: Options):  # -> tuple[History, int | None]
     return _exchange_history(ctx, opts, coins)
 
 
-def _exchange_history(ctx: Context, opts: Options, coins: tuple[str, ...]):  # -> tuple[History, int]
+def _exchange_history(ctx: Context, opts: Options, coins: tuple[str, ...]) -> tuple[History, int]:
     from kairos.backtest.cache import CandleCache, load_daily
     from kairos.backtest.data import History, day_of
 
