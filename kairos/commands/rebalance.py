@@ -150,9 +150,14 @@ def dry_run(ctx: Context, use_twap: bool, now: datetime) -> int:
 
 
 # ---- reconciliation and superseding -----------------------------------------------------------------
-def reconcile_all(ctx: Context, executor: Executor, st: dict[str, Any], now: datetime) -> bool:
-    """Resolve every unknown order first; False (with a message) if some are still unknown."""
-    run_id = f"{now.strftime('%Y%m%d%H%M%S')}-rebalance"
+def reconcile_all(ctx: Context, executor: Executor, st: dict[str, Any], now: datetime,
+                  run_id: str | None = None) -> bool:
+    """Resolve every unknown order first; False (with a message) if some are still unknown.
+
+    `run_id` is the calling run's id when it has already reconciled (a --process-twap tick), so a
+    "not found" is counted once per run, never twice.
+    """
+    run_id = run_id or f"{now.strftime('%Y%m%d%H%M%S')}-rebalance"
     for record in list(st["orders"].values()):
         executor.reconcile(record, record.get("plan_id"), run_id)
     for plan, _leg, order in list(P.plans_with_unresolved(st)):
@@ -233,11 +238,11 @@ def start_twap(ctx: Context, session: Any, executor: Executor, plan: RebalancePl
     return Tick(ctx, session).run()
 
 
-def start_season_twap(ctx: Context, session: Any, regime: Regime, now: datetime) -> int:
+def start_season_twap(ctx: Context, session: Any, regime: Regime, now: datetime, run_id: str | None = None) -> int:
     """A regime flip: supersede running plans and start a TWAP plan from actual holdings."""
     st = session.data
     executor = Executor(ctx, session, ctx.ledger, kind="twap")
-    if not reconcile_all(ctx, executor, st, now):
+    if not reconcile_all(ctx, executor, st, now, run_id):
         st["pending_rebalance"] = {"kind": "season_change", "regime": regime.value, "since": now.isoformat()}
         session.save()
         ctx.out.say(ctx.out.t(M["deferred"]))

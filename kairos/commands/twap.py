@@ -141,7 +141,7 @@ class Tick:
         from kairos.core.types import Regime
 
         pending = self.state["pending_rebalance"]
-        return start_season_twap(self.ctx, self.session, Regime(pending["regime"]), self.now)
+        return start_season_twap(self.ctx, self.session, Regime(pending["regime"]), self.now, run_id=self.run_id)
 
     def stopped(self, why: str) -> int:
         """Kill switch: reconciliation already ran; no new order; one alert per kill episode."""

@@ -211,3 +211,32 @@ def test_a_market_data_failure_during_a_tick_sends_nothing_and_keeps_the_state(k
     assert sha256(k.state_file) == before and len(k.orders(plan["plan_id"])) == 1
     k.step(minutes=15)
     assert k("--process-twap").code == 0 and len(k.orders(plan["plan_id"])) == 2  # the next tick catches up
+
+
+# ---- a regime flip waiting for an unknown order -------------------------------------------------------------
+def test_a_flip_waits_for_an_unknown_order_which_is_lost_only_after_three_separate_runs(make_kairos, model: Any) -> None:
+    from tests.commands.test_twap_lifecycle import Shock
+
+    market = Shock(model)
+    k: Kairos = make_kairos(market=market)
+    one_coin(k)
+    plan = start_plan(k)
+    k.app.faults.add(Fault("timeout", path="/v2.1/order", process=False))  # sent, never arrived
+    k.at(START + timedelta(minutes=30))
+    assert k("--process-twap").code == 0
+    assert record(k, plan, uoid(plan, 1))["status"] == "unknown"
+
+    market.factor["BTC"] = Decimal("1.5")  # BTC far above its band: risk-on, a flip
+    k.step(minutes=5)
+    flip = k("--weekly-analysis")  # run 1: not found once → the rebalance waits
+    assert flip.code == 0, flip.err
+    assert k.state()["pending_rebalance"]["regime"] == "risk_on"
+    seen = [(record(k, plan, uoid(plan, 1))["status"], record(k, plan, uoid(plan, 1))["not_found"])]
+    for _ in range(2):  # runs 2 and 3: the next cron ticks
+        k.step(minutes=15)
+        assert k("--process-twap").code == 0
+        seen.append((record(k, plan, uoid(plan, 1))["status"], record(k, plan, uoid(plan, 1))["not_found"]))
+    assert seen == [("unknown", 1), ("unknown", 2), ("lost", 3)]  # one "not found" per run, lost on the third
+    assert [p["status"] for p in k.plans()] == ["superseded", "active"]
+    assert "pending_rebalance" not in k.state()
+    assert k.orders(uoid(plan, 1)) == []
