@@ -19,7 +19,7 @@ from kairos.commands.plan_view import regime_name
 from kairos.context import Context
 from kairos.core import performance as perf
 from kairos.errors import KairosError, StateError
-from kairos.money import ZERO, fmt_krw, fmt_pct
+from kairos.money import fmt_krw, fmt_pct
 
 log = logging.getLogger("kairos.report")
 WINDOW_MS = 90 * 86_400_000  # Coinone's history endpoints accept at most 90 days per request
@@ -79,8 +79,7 @@ class Series:
 # ---- entry ----------------------------------------------------------------------------------------------
 def run(ctx: Context) -> int:
     """Print (or emit as JSON) the report for the last DAYS days; write the chart when asked."""
-    days = int(ctx.args.performance_report)
-    now = ctx.clock.now()
+    days, now = int(ctx.args.performance_report), ctx.clock.now()
     report, series = build(ctx, now - timedelta(days=days), now, days)
     chart = getattr(ctx.args, "chart", None)
     if chart:
@@ -93,7 +92,8 @@ def run(ctx: Context) -> int:
 
 
 def build(ctx: Context, since: datetime, until: datetime, days: int) -> tuple[dict[str, Any], Series | None]:
-    snaps = ctx.ledger.snapshots(since, until)
+    every = ctx.ledger.snapshots(since, until)
+    snaps = [every[i] for i in perf.keep_spaced([_at(s) for s in every])]
     rows = [r for r in ctx.ledger.orders(since=since) if r["created_at"] <= until.isoformat()]
     report: dict[str, Any] = {"days": days, "since": since, "until": until, "history": history(ctx, snaps),
                               "costs": costs(ctx, rows), "weights": weights(snaps), "regimes": regimes(ctx, since)}

@@ -86,6 +86,20 @@ def twr_index(times: Sequence[datetime], values: Sequence[Decimal], flows: Seque
     return index
 
 
+def keep_spaced(times: Sequence[datetime], min_gap: timedelta = timedelta(minutes=1)) -> list[int]:
+    """Indexes of the points to use: of points closer than `min_gap` (two jobs in the same minute), the later one.
+
+    A near-zero interval would otherwise weigh a rounding-size return as if it were a year's worth of risk.
+    """
+    keep: list[int] = []
+    for i, moment in enumerate(times):
+        if keep and moment - times[keep[-1]] < min_gap:
+            keep[-1] = i
+        else:
+            keep.append(i)
+    return keep
+
+
 def total_return(index: Sequence[Decimal]) -> Decimal | None:
     """Last / first − 1, or None with fewer than two points."""
     if len(index) < 2 or index[0] <= 0:

@@ -237,7 +237,7 @@ def test_after_a_short_twap_run_figures_match_the_ledger(tmp_path: Path) -> None
     assert round(D(doc["portfolio"]["twr"]), 12) == round(twr, 12)
     assert row_of(text.out, "포트폴리오")[0] == f"{twr * 100:+.2f}%"
     assert D(doc["flows"]["deposits"]) == D(1_000_000) and doc["flows"]["deposit_count"] == 1
-    assert f"입출금: 입금 1건 1,000,000 KRW" in text.out
+    assert "입출금: 입금 1건 1,000,000 KRW" in text.out
 
     fees = sum((D(o["fee"]) for o in orders), D(0))
     traded = sum((D(o["executed_krw"]) for o in orders), D(0))

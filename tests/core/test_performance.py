@@ -60,6 +60,11 @@ def test_no_flows_is_the_plain_value_ratio_and_an_empty_start_has_no_return() ->
     assert perf.total_return([D(1)]) is None and perf.twr_index([], []) == []
 
 
+def test_points_in_the_same_minute_keep_the_later_one() -> None:
+    times = [T0, T0 + timedelta(seconds=5), T0 + timedelta(minutes=15), T0 + timedelta(minutes=15), day(1)]
+    assert perf.keep_spaced(times) == [1, 3, 4]
+
+
 # ---- drawdown and volatility -------------------------------------------------------------------------
 def test_max_drawdown_hand_table() -> None:
     # index:     1.00  1.20  0.90  1.00  1.30  1.04
