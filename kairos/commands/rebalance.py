@@ -15,7 +15,8 @@ from kairos.clock import to_ms
 from kairos.coinone.models import MarketRules, OrderRequest
 from kairos.commands import plan_view, season
 from kairos.commands.common import (
-    LOCK_WAIT_SECONDS, MarketView, current_regime, market_rules, quarter_id, read_market, targets_for,
+    LOCK_WAIT_SECONDS, MarketView, current_regime, market_rules, quarter_id, read_market, snapshot_and_check,
+    targets_for,
 )
 from kairos.context import Context
 from kairos.core.allocation import crypto_ratio
@@ -73,15 +74,9 @@ def quarterly(ctx: Context, *, use_twap: bool) -> int:
     with ctx.state.locked(wait_seconds=LOCK_WAIT_SECONDS) as session:
         st = session.data
         quarter = quarter_id(now)
-        last = st["rebalance"]
-        if last.get("last_quarter") == quarter and last.get("completed", True) and not force:
-            at = plan_view.kst(datetime.fromisoformat(last["at"])) + " KST" if last.get("at") else "?"
-            ctx.out.say(ctx.out.t(M["done"], q=quarter, at=at))
+        if refused(ctx, st, quarter, force):
             return 0
         active = P.active_plans(st)
-        if active and not force:
-            ctx.out.say(ctx.out.t(M["active"], plan=active[0]["plan_id"]))
-            return 0
         executor = Executor(ctx, session, ctx.ledger, kind="twap" if use_twap else "immediate")
         if not reconcile_all(ctx, executor, st, now):
             return 1
@@ -96,6 +91,22 @@ def quarterly(ctx: Context, *, use_twap: bool) -> int:
         if use_twap:
             return start_twap(ctx, session, executor, plan, rules, regime, kind="quarterly", now=now)
         return execute_now(ctx, session, executor, plan, rules, view, now)
+
+
+def refused(ctx: Context, st: dict[str, Any], quarter: str, force: bool) -> bool:
+    """Say why no rebalance runs now (done this quarter, or a plan still active); False when it may run."""
+    if force:
+        return False
+    last = st["rebalance"]
+    if last.get("last_quarter") == quarter and last.get("completed", True):
+        at = plan_view.kst(datetime.fromisoformat(last["at"])) + " KST" if last.get("at") else "?"
+        ctx.out.say(ctx.out.t(M["done"], q=quarter, at=at))
+        return True
+    active = P.active_plans(st)
+    if active:
+        ctx.out.say(ctx.out.t(M["active"], plan=active[0]["plan_id"]))
+        return True
+    return False
 
 
 def ratio(ctx: Context, regime: Regime) -> Decimal:
@@ -129,6 +140,9 @@ def make_plan(ctx: Context, regime: Regime) -> tuple[MarketView, dict[str, Marke
 def dry_run(ctx: Context, use_twap: bool, now: datetime) -> int:
     """Same decision and plan, printed; nothing sent, nothing written."""
     st = ctx.state.read()
+    if refused(ctx, st, quarter_id(now), bool(getattr(ctx.args, "force", False))):
+        ctx.out.say(ctx.out.t(M["dry"]))
+        return 0
     regime = current_regime(st)
     if regime is None:
         inputs = season.fetch_inputs(ctx)
@@ -282,6 +296,7 @@ def execute_now(ctx: Context, session: Any, executor: Executor, plan: RebalanceP
     st["rebalance"]["completed"] = True
     session.save()
     ctx.out.say(ctx.out.t(M["finished"], n=len(sent)))
+    snapshot_and_check(ctx, read_market(ctx), current_regime(st), plan_active=False)
     lines = [f"{r['target']} {r['side']}: {r['status']} qty {r.get('executed_qty', '0')} avg {r.get('avg_price', '0')}" for r in sent]
     ctx.alerts.send("quarterly_rebalance", f"Rebalance {plan_id} done ({len(sent)} orders)", lines, dedupe_key=f"rebalance:{plan_id}")
     return 0

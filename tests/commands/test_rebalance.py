@@ -154,3 +154,27 @@ def test_dry_run_leaves_orders_state_and_ledger_byte_for_byte(kairos: Kairos, ex
     # and a real tick afterwards does send that slice: the dry run only looked
     assert k("--process-twap").code == 0
     assert len(k.orders()) > orders_before
+
+
+def test_dry_run_tells_the_same_decision_as_the_real_run_when_the_quarter_is_done(kairos: Kairos) -> None:
+    k = kairos
+    assert k("--quarterly-rebalance").code == 0
+    deposit_krw(k, 3_000_000)  # off target, but this quarter's rebalance already ran
+    k.step(minutes=60)
+    real = k("--quarterly-rebalance")
+    dry = k("--quarterly-rebalance", "--dry-run")
+    assert real.code == dry.code == 0
+    assert "이미" in real.out and "이미" in dry.out
+    assert "보유량" not in dry.out  # no plan table for a run that would not trade
+    forced = k("--quarterly-rebalance", "--dry-run", "--force")
+    assert "보유량" in forced.out and "매수" in forced.out
+
+
+def test_dry_run_twap_says_an_active_plan_blocks_it(kairos: Kairos) -> None:
+    k = kairos
+    assert k("--quarterly-rebalance-twap").code == 0
+    plan_id = k.plan()["plan_id"]
+    k.state_file.write_text(json.dumps({**k.state(), "rebalance": {}}), encoding="utf-8")  # as if never run this quarter
+    real_dry = k("--quarterly-rebalance-twap", "--dry-run")
+    assert real_dry.code == 0 and plan_id in real_dry.out and "--force" in real_dry.out
+    assert " KST  " not in real_dry.out  # no schedule for a plan that would not be made
