@@ -240,3 +240,20 @@ def test_a_flip_waits_for_an_unknown_order_which_is_lost_only_after_three_separa
     assert [p["status"] for p in k.plans()] == ["superseded", "active"]
     assert "pending_rebalance" not in k.state()
     assert k.orders(uoid(plan, 1)) == []
+
+
+def test_a_garbled_answer_to_an_order_is_never_resent_and_reconciles_next_tick(kairos: Kairos) -> None:
+    k = kairos
+    one_coin(k)
+    plan = start_plan(k)
+    k.app.faults.add(Fault("malformed_json", path="/v2.1/order", process=True))  # placed, answer unreadable
+    k.at(START + timedelta(minutes=30))
+    k("--process-twap")
+    [placed] = k.orders(uoid(plan, 1))
+    assert record(k, plan, uoid(plan, 1))["status"] in ("intent", "unknown")  # result not known yet
+    k.step(minutes=15)
+    assert k("--process-twap").code == 0
+    found = record(k, plan, uoid(plan, 1))
+    assert (found["status"], found["order_id"]) == ("done", placed.order_id)
+    assert len(k.orders(plan["plan_id"])) == 2
+    assert_one_order_per_user_order_id(k)
