@@ -78,6 +78,8 @@ def run(ctx: Context) -> int:
     warns, fails = sum(c.status == WARN for c in checks), sum(c.status == FAIL for c in checks)
     out.say(out.t(M["summary_ok"]) if not warns and not fails else out.t(M["summary"], w=warns, f=fails))
     notify_problems(ctx, checks)
+    if all(c.status == OK for c in checks if c.key in ("public_api", "auth")):
+        record_snapshot_quietly(ctx)
     out.emit({"mode": "mock" if ctx.mock else "live", "config": str(ctx.settings.source or ""),
               "checks": [c.__dict__ for c in checks], "warnings": warns, "failures": fails,
               "settings": settings_data(ctx)})
@@ -90,6 +92,18 @@ def checks_for(ctx: Context) -> list[Callable[[], Check]]:
     return [lambda: check_public(ctx), lambda: check_auth(ctx),
             lambda: check_dir(ctx, "data_dir", ctx.paths.data_dir), lambda: check_dir(ctx, "log_dir", ctx.paths.log_dir),
             *health_checks(ctx)]
+
+
+def record_snapshot_quietly(ctx: Context) -> None:
+    """Every run that reads balances records a portfolio snapshot (and checks tracking error)."""
+    from kairos import plans as P
+    from kairos.commands.common import current_regime, read_market, snapshot_and_check
+
+    try:
+        state = ctx.state.read()
+        snapshot_and_check(ctx, read_market(ctx), current_regime(state), plan_active=bool(P.active_plans(state)))
+    except KairosError as exc:  # the status report must come out even if the snapshot cannot be taken
+        log.warning("no portfolio snapshot this run: %s", exc)
 
 
 def notify_problems(ctx: Context, checks: list[Check]) -> None:
