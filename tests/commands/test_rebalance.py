@@ -102,7 +102,7 @@ def test_twap_rebalance_is_refused_while_a_plan_is_active_and_force_supersedes_i
     assert all(leg["status"] in ("superseded", "done") for leg in old["legs"])
     assert k.ledger("SELECT status FROM plans WHERE plan_id = ?", (first["plan_id"],))[0]["status"] == "superseded"
     assert k.state()["rebalance"]["last_quarter"] == "2027q1"
-    k.run_ticks(eve + timedelta(hours=4))
+    k.run_ticks(eve + timedelta(hours=3), minutes=30)
     assert len(k.orders(first["plan_id"])) == sent_by_first  # a superseded plan never sends again
     assert len(k.orders(new["plan_id"])) > 0
 

@@ -58,8 +58,9 @@ def assert_reached(k: Kairos, plan: dict[str, Any]) -> None:
 
 
 # ---- schedules ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("threshold, slices, interval", [(CALM, 12, 30), (VOLATILE, 24, 60)], ids=["calm", "volatile"])
-def test_schedule_end_to_end(kairos: Kairos, threshold: str, slices: int, interval: int) -> None:
+@pytest.mark.parametrize("threshold, slices, interval, tick", [(CALM, 12, 30, 15), (VOLATILE, 24, 60, 30)],
+                         ids=["calm", "volatile"])
+def test_schedule_end_to_end(kairos: Kairos, threshold: str, slices: int, interval: int, tick: int) -> None:
     k = kairos
     one_coin(k, threshold)
     plan = start_plan(k)
@@ -68,14 +69,14 @@ def test_schedule_end_to_end(kairos: Kairos, threshold: str, slices: int, interv
     assert leg["volatile"] is (threshold == VOLATILE)
     end = START + timedelta(minutes=interval * (slices - 1))
     assert leg["end_at"] == end.isoformat()
-    k.run_ticks(end + timedelta(minutes=30))
+    k.run_ticks(end + timedelta(minutes=30), minutes=tick)  # cron every `tick` minutes (never early: see below)
     plan = k.plan(plan["plan_id"])
     assert plan["status"] == "completed"
     orders = k.orders(plan["plan_id"])
     [leg] = plan["legs"]
     assert len(orders) == slices == len(leg["orders"])  # one exchange order per slice, no more
     assert [o["slot"] for o in leg["orders"]] == list(range(slices))
-    # slot k runs at start + k × interval exactly (ticks every 15 minutes land on every slot)
+    # slot k runs at start + k × interval exactly (the ticks land on every slot)
     assert [o.ordered_at for o in orders] == [at_ms(START + timedelta(minutes=interval * n)) for n in range(slices)]
     assert [o.user_order_id for o in orders] == [f"{plan['plan_id']}-eth-s{n:03d}-a1" for n in range(slices)]
     assert all(o.type == "MARKET" and o.limit_price is not None for o in orders)
@@ -173,7 +174,7 @@ def test_a_100k_buy_is_split_unless_the_rules_say_one_order(make_kairos, coin: s
     plan = start_plan(k)
     [leg] = plan["legs"]
     assert (leg["total"], leg["slices"]) == ("100000", slices)
-    k.run_ticks(START + timedelta(hours=7))
+    k.run_ticks(START + timedelta(hours=7), minutes=30)
     orders = k.orders(plan["plan_id"])
     assert len(orders) == slices
     price = k.app.model.price(coin, at_ms(START))

@@ -102,7 +102,7 @@ def test_clear_failed_archives_superseded_and_expired_plans_and_prints_them(kair
     assert k("--quarterly-rebalance-twap", "--force").code == 0  # supersedes the first plan
     superseded, starved = k.plans()
     k.set_krw(Decimal(1000))  # the second plan cannot continue, and expires after its end
-    k.run_ticks(START + timedelta(hours=7))
+    k.run_ticks(START + timedelta(hours=7), minutes=30)
     assert [p["status"] for p in k.plans()] == ["superseded", "expired"]
     status = k("--twap-status").out
     assert f"{superseded['plan_id']} (superseded)" in status and f"{starved['plan_id']} (expired)" in status
@@ -126,6 +126,6 @@ def test_clear_failed_keeps_active_and_completed_plans(kairos: Kairos) -> None:
     r = k("--clear-failed-twap")
     assert r.code == 0 and "정리할 실패/만료/대체 계획이 없습니다." in r.out
     assert [p["plan_id"] for p in k.plans()] == [p["plan_id"] for p in before]
-    k.run_ticks(START + timedelta(hours=6))
+    k.run_ticks(START + timedelta(hours=6), minutes=30)
     assert k.plans()[0]["status"] == "completed"
     assert k("--clear-failed-twap").code == 0 and [p["status"] for p in k.plans()] == ["completed"]
