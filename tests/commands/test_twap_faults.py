@@ -257,3 +257,30 @@ def test_a_garbled_answer_to_an_order_is_never_resent_and_reconciles_next_tick(k
     assert (found["status"], found["order_id"]) == ("done", placed.order_id)
     assert len(k.orders(plan["plan_id"])) == 2
     assert_one_order_per_user_order_id(k)
+
+
+# ---- restoring the backup the error message names ------------------------------------------------------------
+def test_restoring_the_named_backup_never_trades_twice(kairos: Kairos) -> None:
+    k = kairos
+    one_coin(k)
+    plan = start_plan(k)
+    k.run_ticks(START + timedelta(hours=1))  # slots 0, 1, 2 sent; the 01:00 tick sent slot 2
+    k.state_file.write_bytes(k.state_file.read_bytes()[:200])  # the state file is damaged
+    k.step(minutes=30)
+    refused = k("--process-twap")
+    assert refused.code == 3
+    command = refused.err.split("restore with: ", 1)[1].strip()
+    source, target = command.split()[1:]
+    assert Path(target) == k.state_file
+    Path(target).write_bytes(Path(source).read_bytes())  # the operator follows the message
+    assert len(k.plan(plan["plan_id"])["legs"][0]["orders"]) == 2  # one run behind: slot 2 is not in it
+
+    assert k("--process-twap").code == 0  # slot 2's id is sent again: the exchange refuses it (312)
+    assert record(k, plan, uoid(plan, 2))["status"] == "unknown" and len(k.orders(uoid(plan, 2))) == 1
+    k.run_ticks(START + timedelta(hours=6))
+    assert_one_order_per_user_order_id(k)
+    final = k.plan(plan["plan_id"])
+    assert final["status"] == "completed"
+    spent = sum(o.traded_amount for o in k.orders(plan["plan_id"]))
+    assert Decimal(3_000_000) - 5000 < spent <= Decimal(3_000_000)  # reached, and never bought twice
+    assert Decimal(final["summary"]["legs"]["ETH"]["filled"]) == spent  # the restored state found every fill
