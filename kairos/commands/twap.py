@@ -120,8 +120,10 @@ class Tick:
             return self.start_pending()
         view = read_market(self.ctx)
         wallet = Wallet.from_view(view)
+        grace = self.ctx.settings.execution.expiry_grace_minutes
+        live = [p for p in active if self.now <= P.expiry_time(p, grace)]  # past end + grace: close, never trade
         for side in ("SELL", "BUY"):
-            for plan in active:
+            for plan in live:
                 for leg in (l for l in plan["legs"] if l["side"] == side and l["status"] == P.ACTIVE):
                     if signals.stop_requested():
                         break  # SIGTERM: the order in flight finished; nothing new is sent
@@ -328,7 +330,8 @@ def preview(ctx: Context) -> int:
     view = read_market(ctx)
     out.say(out.t(M["preview"]))
     shown = 0
-    for plan in active:
+    grace = ctx.settings.execution.expiry_grace_minutes
+    for plan in (p for p in active if now <= P.expiry_time(p, grace)):  # as a real tick: expired plans never trade
         for leg in (l for l in plan["legs"] if l["status"] == P.ACTIVE and not P.leg_unresolved(l)):
             size = would_send(ctx, plan, leg, view, now)
             if size > 0:

@@ -284,3 +284,58 @@ def test_restoring_the_named_backup_never_trades_twice(kairos: Kairos) -> None:
     spent = sum(o.traded_amount for o in k.orders(plan["plan_id"]))
     assert Decimal(3_000_000) - 5000 < spent <= Decimal(3_000_000)  # reached, and never bought twice
     assert Decimal(final["summary"]["legs"]["ETH"]["filled"]) == spent  # the restored state found every fill
+
+
+# ---- safety rails mid-plan -------------------------------------------------------------------------------------
+def test_the_kill_switch_stops_new_slices_and_the_plan_resumes_when_it_is_removed(kairos: Kairos) -> None:
+    k = kairos
+    one_coin(k)
+    plan = start_plan(k)
+    kill = k.home / "data" / "KILL"
+    kill.touch()
+    for _ in range(4):
+        k.step(minutes=15)
+        r = k("--process-twap")
+        assert r.code == 4 and "⛔" in r.out
+    assert len(k.orders(plan["plan_id"])) == 1
+    assert "⛔" in k("--twap-status").out
+    assert len(k.alerts("critical_risk")) == 1  # one alert for the whole stop, not one per tick
+    kill.unlink()
+    k.step(minutes=15)
+    assert k("--process-twap").code == 0
+    orders = k.orders(plan["plan_id"])
+    assert len(orders) == 2 and orders[1].original_amount > Decimal(250_000)  # one catch-up slice
+
+
+def test_the_daily_cap_makes_slices_wait_until_the_next_korean_day(kairos: Kairos) -> None:
+    k = kairos
+    one_coin(k)
+    k.configure(trading={"max_daily_krw": 600_000}, notifications={"dedupe_minutes": 0})
+    plan = start_plan(k)
+    k.run_ticks(START + timedelta(hours=5, minutes=30))
+    assert len(k.orders(plan["plan_id"])) == 2  # 250,000 × 2; a third would pass 600,000 today
+    leg = k.plan(plan["plan_id"])["legs"][0]
+    assert leg["waiting"]["code"] == "safety" and "max_daily_krw" in leg["waiting"]["why"]
+    assert [a["dedupe_key"] for a in k.alerts("critical_risk")] == [f"wait:{plan['plan_id']}:ETH:safety"]
+    k.at(START + timedelta(hours=15))  # 00:00 KST the next day: a new daily budget
+    k.configure(execution={"expiry_grace_minutes": 720})  # (the plan's end + grace is still ahead)
+    assert k("--process-twap").code == 0
+    assert len(k.orders(plan["plan_id"])) == 3
+    assert sum(o.original_amount for o in k.orders(plan["plan_id"])[2:]) <= 600_000
+
+
+def test_a_plan_past_its_end_and_grace_expires_without_sending_another_slice(kairos: Kairos) -> None:
+    k = kairos
+    one_coin(k, expiry_grace_minutes=60)
+    plan = start_plan(k)
+    k.run_ticks(START + timedelta(hours=1))  # slots 0..2, then cron stops
+    k.at(START + timedelta(hours=6, minutes=45))  # end 05:30 + 60 min grace has passed
+    preview = k("--process-twap", "--dry-run")
+    assert preview.code == 0 and "(지금 실행할 슬라이스 없음)" in preview.out
+    r = k("--process-twap")
+    assert r.code == 0, r.err
+    assert len(k.orders(plan["plan_id"])) == 3  # nothing sent for a plan that is already past its deadline
+    expired = k.plan(plan["plan_id"])
+    assert expired["status"] == "expired"
+    filled = sum(o.traded_amount for o in k.orders(plan["plan_id"]))
+    assert Decimal(expired["summary"]["legs"]["ETH"]["shortfall"]) == Decimal(3_000_000) - filled
