@@ -196,7 +196,6 @@ class Tick:
             self.executor.check_rails(request, krw_value, needed)
         except SafetyStop as exc:
             return self.wait(plan, leg, "safety", str(exc), alert_type="critical_risk")
-        self.clear_wait(plan, leg)
         record = {"slot": slot, "attempt": attempt, "slots_to": decision.slots_to}
         leg["orders"].append(record)
         self.executor.submit(record, request, mid=ticker.mid, plan_id=plan["plan_id"])
@@ -215,6 +214,7 @@ class Tick:
                                          [record.get("error", "")], action="Check the market rules and logs/kairos.log.")
             self.session.save()
             return
+        self.clear_wait(plan, leg)  # an order went out: the wait (and its one alert) is over
         leg["slots_used"] = slots_to
         if record["status"] == "done":
             wallet.apply(record)

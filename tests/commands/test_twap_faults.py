@@ -339,3 +339,23 @@ def test_a_plan_past_its_end_and_grace_expires_without_sending_another_slice(kai
     assert expired["status"] == "expired"
     filled = sum(o.traded_amount for o in k.orders(plan["plan_id"]))
     assert Decimal(expired["summary"]["legs"]["ETH"]["shortfall"]) == Decimal(3_000_000) - filled
+
+
+def test_an_exchange_balance_refusal_that_persists_alerts_once(kairos: Kairos) -> None:
+    k = kairos
+    one_coin(k)
+    # no fee buffer: the engine's own estimate says the slice fits, the exchange (which wants the fee too) says 103
+    k.configure(strategy={"rebalance": {"fee_buffer": 0}}, notifications={"dedupe_minutes": 0})
+    plan = start_plan(k)
+    k.set_krw(Decimal(100_000))
+    k.run_ticks(START + timedelta(hours=2))
+    leg = k.plan(plan["plan_id"])["legs"][0]
+    assert leg["waiting"]["code"] == "insufficient"
+    assert [o["status"] for o in leg["orders"][1:]] == ["rejected"] * (len(leg["orders"]) - 1)
+    assert len(k.orders(plan["plan_id"])) == 1  # refused requests never became orders
+    stalled = [a["dedupe_key"] for a in k.alerts("twap_stalled")]
+    assert stalled == [f"wait:{plan['plan_id']}:ETH:insufficient"]  # one alert for the whole wait
+    k.set_krw(Decimal(5_000_000))  # money back: the next slice goes, and the wait is over
+    k.step(minutes=15)
+    assert k("--process-twap").code == 0
+    assert len(k.orders(plan["plan_id"])) == 2 and k.plan(plan["plan_id"])["legs"][0]["waiting"] is None
