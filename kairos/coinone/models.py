@@ -167,8 +167,17 @@ class Market:
             max_order_amount=dec(raw, "max_order_amount", where=w, default=Decimal("1e12")),
             maintenance_status=integer(raw, "maintenance_status", where=w, default=0),
             trade_status=integer(raw, "trade_status", where=w, default=1),
-            order_types=frozenset(str(t).upper() for t in raw.get("order_types") or ()),
+            order_types=_order_types(raw.get("order_types"), where=w),
         )
+
+
+def _order_types(value: Any, *, where: str) -> frozenset[str]:
+    """The market's order types: a list of strings (absent or null → none known)."""
+    if value is None or value == "":
+        return frozenset()
+    if not isinstance(value, list):
+        raise ProtocolError(f"{where}.order_types: expected a list, got {value!r}")
+    return frozenset(str(t).upper() for t in value)
 
 
 @dataclass(frozen=True)
