@@ -81,7 +81,7 @@ def describe(value: Any) -> str:
         return "a secret value"
     if isinstance(value, (dict, list)):
         return "a mapping" if isinstance(value, dict) else "a list"
-    text = str(value)
+    text = str(value) if str(value).isprintable() else repr(value)  # a newline in a value must not break the line
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -107,7 +107,8 @@ def build(cls: type, data: Any, path: str, hook: Callable[[str, str], str] | Non
 
 
 def join(path: str, key: Any) -> str:
-    return f"{path}.{key}" if path else str(key)
+    name = str(key) if str(key).isprintable() else repr(key)  # keep the error one line whatever the key holds
+    return f"{path}.{name}" if path else name
 
 
 def convert(tp: Any, value: Any, path: str, rule: Rule, hook: Callable[[str, str], str] | None) -> Any:
