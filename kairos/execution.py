@@ -123,8 +123,9 @@ class Executor:
             return
         else:
             apply_fills(record, order)
-        self.session.save()
+        # ledger first: a run that dies in between leaves the state unresolved, so the next run repeats both
         self._ledger_row(record, plan_id)
+        self.session.save()
 
     def reconcile(self, record: dict[str, Any], plan_id: str | None, run_id: str) -> None:
         """Resolve an intent/unknown/open record; counts "not found" at most once per run."""

@@ -107,9 +107,8 @@ class Tick:
             self.session.save()
             self.out.say(self.out.t(M["idle"]))
             return 0
-        for plan, leg, order in pending:
+        for plan, _leg, order in pending:
             self.executor.reconcile(order, plan["plan_id"], self.run_id)
-            consume_slots(leg, order)
         for record in immediate:
             self.executor.reconcile(record, record.get("plan_id"), self.run_id)
         why = self.ctx.kill_switch
@@ -161,6 +160,8 @@ class Tick:
     def advance(self, plan: dict[str, Any], leg: dict[str, Any], view: MarketView, wallet: Wallet) -> None:
         if P.leg_unresolved(leg):
             return  # never send while an earlier order's result is unknown
+        for record in leg["orders"]:
+            consume_slots(leg, record)  # a run that died before recording it still used the slot
         coin, is_buy = leg["target"], leg["side"] == "BUY"
         ticker = view.tickers[coin]
         bid = ticker.best_bid.price if ticker.best_bid else ticker.last
@@ -292,10 +293,11 @@ class Tick:
 
 
 def consume_slots(leg: dict[str, Any], record: dict[str, Any]) -> None:
-    """An order found on the exchange by reconciliation used its slots, as `after_submit` would have recorded.
+    """An order the exchange accepted used its slots, as `after_submit` would have recorded.
 
-    Without this, a run that died after the order was placed left `slots_used` behind, and the next
-    tick sent a second order for the same slot (attempt 2) — two orders for one scheduled slice.
+    Without this, a run that died after the order was placed (before `after_submit` saved) left
+    `slots_used` behind, and the next tick sent a second order for the same slot (attempt 2) —
+    two orders for one scheduled slice.
     """
     if record.get("order_id") and record.get("slots_to") is not None:
         leg["slots_used"] = max(int(leg["slots_used"]), int(record["slots_to"]))
