@@ -21,6 +21,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -73,6 +75,18 @@ def workers() -> int:
     """Parallel cases in the sweeps (subprocess-bound): KAIROS_RELIABILITY_WORKERS, else the CPU count, max 4."""
     raw = os.environ.get("KAIROS_RELIABILITY_WORKERS", "")
     return int(raw) if raw.isdigit() and int(raw) > 0 else max(1, min(4, os.cpu_count() or 1))
+
+
+@contextmanager
+def scratch_dir(prefix: str) -> Iterator[Path]:
+    """A temporary folder on tmpfs (/dev/shm) when there is one: thousands of fsyncs cost nothing there."""
+    shm = Path("/dev/shm")
+    base = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+    path = Path(tempfile.mkdtemp(prefix=f"kairos-{prefix}-", dir=base))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def copy_sqlite(src: Path, dst: Path) -> None:
@@ -215,16 +229,23 @@ class Install:
             return {"plans": [], "orders": {}}
         return json.loads(self.state_file.read_text(encoding="utf-8"), parse_float=Decimal)
 
-    def ledger_orders(self) -> list[dict[str, Any]]:
+    def ledger(self, sql: str) -> list[dict[str, Any]]:
+        """Rows of a read-only query on the ledger (none when it does not exist yet)."""
         path = self.home / "data" / "kairos.db"
         if not path.exists():
             return []
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         con.row_factory = sqlite3.Row
         try:
-            return [dict(r) for r in con.execute("SELECT * FROM orders")]
+            return [dict(r) for r in con.execute(sql)]
         finally:
             con.close()
+
+    def ledger_orders(self) -> list[dict[str, Any]]:
+        return self.ledger("SELECT * FROM orders")
+
+    def ledger_plans(self) -> dict[str, str]:
+        return {r["plan_id"]: r["status"] for r in self.ledger("SELECT plan_id, status FROM plans")}
 
 
 def state_records(state: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -255,20 +276,25 @@ class Audit:
     overfilled: list[str] = field(default_factory=list)
     far_from_target: list[str] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)
+    unarchived: list[str] = field(default_factory=list)
     distance_krw: dict[str, Decimal] = field(default_factory=dict)
 
     @property
     def clean(self) -> bool:
-        return not (self.duplicate_uoids or self.duplicate_slots or self.lost_fills or self.overfilled
-                    or self.far_from_target or self.unresolved)
+        return not self.problems()
 
     def problems(self) -> dict[str, list[str]]:
         return {k: v for k, v in self.__dict__.items() if isinstance(v, list) and v}
 
 
-def audit(sim_orders: list[dict[str, Any]], ledger_rows: list[dict[str, Any]], state: Mapping[str, Any]) -> Audit:
+def audit(sim_orders: list[dict[str, Any]], ledger_rows: list[dict[str, Any]], state: Mapping[str, Any],
+          ledger_plans: Mapping[str, str] | None = None) -> Audit:
     """Compare what the exchange did with what the program recorded (see the module docstring)."""
     report = Audit(orders=len(sim_orders), unresolved=unresolved(state))
+    if ledger_plans is not None:  # a finished plan must be archived in the ledger with its final status
+        report.unarchived = [f"{p['plan_id']}={p['status']} (ledger: {ledger_plans.get(p['plan_id'])})"
+                             for p in state.get("plans", []) if p.get("status") != "active"
+                             and ledger_plans.get(p["plan_id"]) != p.get("status")]
     by_uoid: dict[str, list[dict[str, Any]]] = {}
     by_slot: dict[tuple[str, str, int], list[str]] = {}
     for order in sim_orders:
@@ -385,7 +411,7 @@ class Lifecycle:
         raise AssertionError(f"lifecycle not finished after {max_ticks} ticks: {unresolved(self.state())}")
 
     def audit(self) -> Audit:
-        return audit(self.sim.orders(), self.install.ledger_orders(), self.state())
+        return audit(self.sim.orders(), self.install.ledger_orders(), self.state(), self.install.ledger_plans())
 
     def snapshot(self, dst: Path) -> None:
         """Copy the paper account and the home folder (for cases that start from this moment)."""

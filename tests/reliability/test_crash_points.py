@@ -19,10 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
-from tests.reliability.harness import KILLED, Audit, Lifecycle, finished, trace_points, workers
+from tests.reliability.harness import KILLED, Audit, Lifecycle, finished, scratch_dir, trace_points, workers
 
 NEVER = "1000000"  # a crash index no run reaches: the trace is written, nothing is killed
 CREATE = ("--quarterly-rebalance-twap",)
@@ -63,9 +64,13 @@ def traced(life: Lifecycle, args: tuple[str, ...], trace: Path) -> tuple[str, ..
 
 
 @pytest.fixture(scope="module")
-def phases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Phase]:
+def phases() -> Iterator[dict[str, Phase]]:
+    with scratch_dir("crash") as root:
+        yield prepare_phases(root)
+
+
+def prepare_phases(root: Path) -> dict[str, Phase]:
     """One clean lifecycle, traced, with a snapshot of the account and home before each swept run."""
-    root = tmp_path_factory.mktemp("crash")
     with Lifecycle(root / "base") as life:
         life.snapshot(root / "create")
         made = {"create": Phase("create", root / "create", life.now, CREATE, traced(life, CREATE, root / "create.trace"))}
@@ -116,10 +121,11 @@ def summary(phase: Phase, cases: list[Case]) -> str:
 
 
 @pytest.mark.parametrize("point", REPRESENTATIVE)
-def test_kill_at_a_representative_point_then_recover(phases: dict[str, Phase], point: str, tmp_path: Path) -> None:
+def test_kill_at_a_representative_point_then_recover(phases: dict[str, Phase], point: str) -> None:
     phase = phases["tick"]
     index = phase.points.index(point) + 1
-    case = run_case(phase, index, tmp_path / "case")
+    with scratch_dir("crash-case") as root:
+        case = run_case(phase, index, root / "case")
     assert case.crash_code == KILLED
     assert case.failures() == []
     assert case.audit.orders > 0
@@ -133,9 +139,10 @@ def test_the_trace_lists_every_kind_of_io_point(phases: dict[str, Phase]) -> Non
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["create", "tick", "close"])
-def test_kill_at_every_point(phases: dict[str, Phase], name: str, tmp_path: Path) -> None:
+def test_kill_at_every_point(phases: dict[str, Phase], name: str) -> None:
     phase = phases[name]
-    cases = sweep(phase, list(range(1, len(phase.points) + 1)), tmp_path)
+    with scratch_dir("crash-sweep") as root:
+        cases = sweep(phase, list(range(1, len(phase.points) + 1)), root)
     print("\n" + summary(phase, cases))
     assert [f for c in cases for f in c.failures()] == []
     assert len(cases) == len(phase.points)

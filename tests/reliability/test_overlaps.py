@@ -8,6 +8,7 @@ processes run, and it is read again after each tick.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import Counter
@@ -16,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.harness import UOID, Lifecycle, Result, finished
+from tests.reliability.harness import UOID, Lifecycle, Result, finished, scratch_dir
 
 SKIPPED = "Another KAIROS-1 run holds the lock"
-SENT = " slice "  # "  • BTC BUY slice 2/3: …" (English output)
+SENT = re.compile(r"• [A-Z0-9]+ (BUY|SELL) slice (\d+|\+)/\d+: ")  # "  • BTC BUY slice 2/3: …" (English output)
 
 
 @dataclass
@@ -63,7 +64,7 @@ class TickOutcome:
 
     @property
     def actors(self) -> int:
-        return sum(any(SENT in line for line in r.out.splitlines()) for r in self.results)
+        return sum(bool(SENT.search(r.out)) for r in self.results)
 
 
 def overlapping_tick(life: Lifecycle, processes: int) -> TickOutcome:
@@ -107,8 +108,9 @@ def lifecycle_under_overlap(tmp_path: Path, processes: int, max_ticks: int) -> l
     return outcomes
 
 
-def test_ten_overlapping_ticks_three_times(tmp_path: Path) -> None:
-    outcomes = lifecycle_under_overlap(tmp_path, processes=10, max_ticks=3)
+def test_ten_overlapping_ticks_three_times() -> None:
+    with scratch_dir("overlap") as root:
+        outcomes = lifecycle_under_overlap(root, processes=10, max_ticks=3)
     assert len(outcomes) == 3
     assert sum(o.skipped for o in outcomes) > 0, "no process ever met a held lock: the overlap was not exercised"
     assert sum(o.actors for o in outcomes) >= 2  # slices were really sent under contention
@@ -116,8 +118,9 @@ def test_ten_overlapping_ticks_three_times(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("run", range(3))
-def test_twenty_overlapping_processes_every_tick_of_a_lifecycle(tmp_path: Path, run: int) -> None:
-    outcomes = lifecycle_under_overlap(tmp_path, processes=20, max_ticks=60)
+def test_twenty_overlapping_processes_every_tick_of_a_lifecycle(run: int) -> None:
+    with scratch_dir("overlap") as root:
+        outcomes = lifecycle_under_overlap(root, processes=20, max_ticks=60)
     acted = [o.actors for o in outcomes]
     print(f"\noverlaps run {run}: {len(outcomes)} ticks × 20 processes; actors per tick {acted}; "
           f"skipped per tick {[o.skipped for o in outcomes]}; orders per tick {[len(o.new_orders) for o in outcomes]}")
