@@ -63,7 +63,9 @@ def run(ctx: Context, costs: CostModel | None = None) -> int:
     report.show(ctx.out, study, chart)
     if fetched is not None:
         ctx.out.say(ctx.out.t(M["cache"], path=cache_path(ctx), n=fetched))
-    ctx.out.emit(report.document(study, chart))
+    document = report.document(study, chart)
+    document["backtest"]["cache"] = None if fetched is None else {"path": str(cache_path(ctx)), "fetched_coins": fetched}
+    ctx.out.emit(document)
     return 0
 
 

@@ -63,7 +63,7 @@ def test_csv_data_backtest_with_json(tmp_path: Path) -> None:
     code, out, err = run_cli(tmp_path, "--backtest", "--data", str(data), "--json", "--capital", "50,000,000")
     assert code == 0, err
     doc = json.loads(out)["backtest"]
-    assert doc["source"] == f"csv:{data}" and doc["capital"] == "50000000"
+    assert doc["source"] == f"csv:{data}" and doc["capital"] == "50000000" and doc["cache"] is None
     assert set(doc["metrics"]) == {"strategy", "btc_hold", "static", "equal_weight"}
     assert [f["regime"] for f in doc["flips"]] == ["risk_off", "risk_on"]
     assert doc["metrics"]["strategy"]["costs_krw"] > 0 and doc["metrics"]["strategy"]["flips"] == 2

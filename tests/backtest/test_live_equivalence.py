@@ -30,7 +30,9 @@ def test_mock_backtest_matches_the_live_weekly_analysis(tmp_path: Path) -> None:
     code, out, err = run_cli(tmp_path / "bt", "--backtest", "--json", "--end", "2024-03-05",
                              clock=FixedClock(utc(2024, 3, 6, 12)))
     assert code == 0, err
-    decisions = json.loads(out)["backtest"]["decisions"]
+    doc = json.loads(out)["backtest"]
+    assert doc["cache"]["fetched_coins"] == 4 and doc["end"] == "2024-03-05"
+    decisions = doc["decisions"]
     assert decisions[-1]["date"] == "2024-03-04"
     picked = [next(d for d in reversed(decisions) if d["zone"] == zone) for zone in ("above", "below")]
     for week in picked:
