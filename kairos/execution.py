@@ -20,7 +20,8 @@ from kairos.clock import KST
 from kairos.coinone.models import Order, OrderRequest
 from kairos.core.twap import slippage_bps
 from kairos.errors import (
-    DuplicateOrderId, InsufficientBalance, OrderNotFound, OrderRejected, SafetyStop, TemporaryExchangeError,
+    DuplicateOrderId, InsufficientBalance, OrderNotFound, OrderRejected, ProtocolError, SafetyStop,
+    TemporaryExchangeError,
 )
 from kairos.money import ZERO
 
@@ -100,6 +101,9 @@ class Executor:
         except OrderRejected as exc:
             record.update(status="rejected", error=str(exc), error_code=exc.code,
                           insufficient=isinstance(exc, InsufficientBalance))
+        except ProtocolError as exc:  # an unreadable answer: the order may exist; look it up next run
+            log.warning("order %s: unreadable answer (%s); will reconcile by user_order_id", request.user_order_id, exc)
+            record["status"] = "unknown"
         else:
             crashpoints.hit("order.placed")
             record.update(status="submitted", order_id=order_id)

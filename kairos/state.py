@@ -132,9 +132,14 @@ class StateStore:
         except OSError:
             pass
 
-    def save(self, data: dict[str, Any]) -> None:
-        """Atomically replace the state file (tmp + fsync + rename + dir fsync); back up once per run."""
-        if not self._backed_up:
+    def save(self, data: dict[str, Any], *, backup: bool = True) -> None:
+        """Atomically replace the state file (tmp + fsync + rename + dir fsync); back up once per run.
+
+        `backup=False` is for runs that only touch the heartbeat (idle ticks), so the rolling backups
+        keep meaningful history instead of 75 minutes of identical idle states.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if backup and not self._backed_up:
             self._rotate_backups()
             self._backed_up = True
         crashpoints.hit("state.save.before")
@@ -175,8 +180,8 @@ class StateSession:
         self.store = store
         self.data = data
 
-    def save(self) -> None:
-        self.store.save(self.data)
+    def save(self, *, backup: bool = True) -> None:
+        self.store.save(self.data, backup=backup)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -175,9 +175,12 @@ def cli(tmp_path: Path, *args: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def installed(tmp_path: Path) -> StateStore:
-    """An installation whose state file was written by two real runs (so one backup exists)."""
+    """An installation whose state file was written by two real runs (so one backup exists).
+
+    --clear-failed-twap saves with a backup; an idle --process-twap saves only its heartbeat, without one.
+    """
     for _ in range(2):
-        code, _, err = cli(tmp_path, "--process-twap")
+        code, _, err = cli(tmp_path, "--clear-failed-twap")
         assert code == 0, err
     s = store(tmp_path)
     assert s.backup_files() == [s.backup_dir / "state.json.1"]

@@ -214,7 +214,7 @@ class CoinoneClient:
                 if attempt == attempts:
                     raise
                 delay = self.backoff * (2 ** (attempt - 1)) * (4 if isinstance(exc, RateLimited) else 1)
-                log.warning("%s failed (%s); retry %d/%d in %.2fs", path, exc, attempt, attempts - 1, delay)
+                log.info("%s failed (%s); retry %d/%d in %.2fs", path, exc, attempt, attempts - 1, delay)
                 self.sleep(delay)
         raise AssertionError("unreachable")
 

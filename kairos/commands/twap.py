@@ -104,8 +104,9 @@ class Tick:
         immediate = [r for r in self.state["orders"].values() if r.get("status") in (*UNRESOLVED, OPEN)]
         active = P.active_plans(self.state)
         if not (pending or immediate or active or self.state.get("pending_rebalance")):
-            self.session.save()
+            self.session.save(backup=False)  # heartbeat only
             self.out.say(self.out.t(M["idle"]))
+            self.out.emit({"active_plans": 0, "actions": []})
             return 0
         for plan, _leg, order in pending:
             self.executor.reconcile(order, plan["plan_id"], self.run_id)
@@ -283,6 +284,9 @@ class Tick:
             self.out.say(self.out.t(M["plan"], plan=plan["plan_id"], pct=f"{P.plan_progress(plan) * 100:.1f}%"))
         for line in self.lines or [self.out.t(M["nothing"])]:
             self.out.say(line)
+        self.out.emit({"active_plans": len(P.active_plans(self.state)), "actions": self.lines,
+                       "plans": [{"plan_id": p["plan_id"], "status": p["status"], "progress": P.plan_progress(p)}
+                                 for p in plans]})
 
     def snapshot(self) -> None:
         """Record the portfolio after the tick (a fresh read, so the fills are in it)."""

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from kairos.commands.common import LOCK_WAIT_SECONDS
+from kairos.commands.plan_view import kst
 from kairos.context import Context
 from kairos.money import ZERO, fmt_krw, fmt_qty
 from kairos import plans as P
@@ -53,7 +54,7 @@ def run(ctx: Context) -> int:
                 out.say(line)
         for plan in active:
             out.say(out.t(M["plan"], plan=plan["plan_id"], kind=plan["kind"], regime=plan["regime"],
-                          pct=f"{P.plan_progress(plan) * 100:.1f}%", end=plan["end_at"][:16].replace("T", " ")))
+                          pct=f"{P.plan_progress(plan) * 100:.1f}%", end=kst(datetime.fromisoformat(plan["end_at"])) + " KST"))
     finished = [p for p in state.get("plans", []) if p["status"] in P.FINISHED]
     if finished:
         out.say(out.t(M["finished"], items=", ".join(f"{p['plan_id']} ({p['status']})" for p in finished)))
@@ -113,8 +114,8 @@ def clear_failed(ctx: Context) -> int:
         for plan in removed:
             ctx.ledger.archive_plan(now, plan)
         st["plans"] = [p for p in st["plans"] if p not in removed]
-        st["notices"] = {k: v for k, v in st.get("notices", {}).items()
-                         if not any(p["plan_id"] in k for p in removed)}
+        gone = {p["plan_id"] for p in removed}
+        st["notices"] = {k: v for k, v in st.get("notices", {}).items() if not set(k.split(":")) & gone}
         session.save()
     out = ctx.out
     if removed:
