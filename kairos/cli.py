@@ -116,7 +116,7 @@ def check_modifiers(action: str, args: argparse.Namespace) -> None:
     if args.dry_run and action not in DRY_RUN_OK:
         raise ConfigError(f"--dry-run: not available with --{action.replace('_', '-')}")
     if args.force and action not in FORCE_OK:
-        raise ConfigError(f"--force: only with --quarterly-rebalance or --quarterly-rebalance-twap")
+        raise ConfigError("--force: only with --quarterly-rebalance or --quarterly-rebalance-twap")
     if args.chart and action not in CHART_OK:
         raise ConfigError("--chart: only with --performance-report or --backtest")
     if action != "backtest" and any((args.start, args.end, args.capital, args.data)):

@@ -27,7 +27,6 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Sequence
 
-import numpy as np
 
 from kairos.coinone.models import KRW_TICKS
 from kairos.money import ZERO, round_down

@@ -4,11 +4,10 @@ from __future__ import annotations
 import base64
 import json
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
-import responses
 
 from kairos.coinone.auth import Credentials
 from kairos.coinone.client import CoinoneClient, PathNotAllowed
@@ -23,17 +22,6 @@ D = Decimal
 BASE = "https://api.coinone.test"
 V = BASE + "/v2.1"
 TOKEN, SECRET = "access-token-for-tests-0001", "secret-key-for-tests-0001"
-
-
-@pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -21,17 +21,6 @@ from kairos.errors import (
 D = Decimal
 BASE = "https://api.coinone.test"
 P = BASE + "/public/v2"
-
-
-@pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
 
 
 @pytest.fixture
