@@ -283,7 +283,9 @@ def read_yaml(path: Path) -> object:
     except UnicodeDecodeError as exc:  # a ValueError, not an OSError
         raise ConfigError(f"cannot read config file {path}: not UTF-8 text (byte {exc.start})") from None
     try:
-        return yaml.load(text, Loader=_Loader) or {}  # noqa: S506 - a SafeLoader subclass
+        tree = yaml.load(text, Loader=_Loader) or {}  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to read") from None
     except (ValueError, TypeError) as exc:  # a constructor refused an explicitly tagged value (!!timestamp …)
         raise ConfigError(f"{path}: invalid value ({exc})") from None
     except yaml.YAMLError as exc:
@@ -291,6 +293,17 @@ def read_yaml(path: Path) -> object:
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"{path}:{where}: {problem}") from None
+    refuse_cycles(tree, path)
+    return tree
+
+
+def refuse_cycles(node: object, path: Path, inside: tuple[int, ...] = ()) -> None:
+    """Refuse a YAML alias that contains itself (`a: &x [*x]`): checking it would never end."""
+    if isinstance(node, (dict, list)):
+        if id(node) in inside:
+            raise ConfigError(f"{path}: a YAML alias refers to itself; write the value out instead")
+        for child in (node.values() if isinstance(node, dict) else node):
+            refuse_cycles(child, path, (*inside, id(node)))
 
 
 def apply_env_overrides(settings: Settings, environ: Mapping[str, str]) -> Settings:
