@@ -203,8 +203,8 @@ def supersede(ctx: Context, executor: Executor, plan: dict[str, Any], now: datet
         if leg["status"] == P.ACTIVE:
             leg["status"] = "superseded"
     plan.update(status="superseded", closed_at=now.isoformat(), summary=P.summary(plan))
+    ctx.ledger.archive_plan(now, plan)  # before the save: a run killed in between supersedes it again next time
     executor.session.save()
-    ctx.ledger.archive_plan(now, plan)
     ctx.out.say(ctx.out.t(M["superseded"], plan=plan["plan_id"]))
 
 

@@ -257,9 +257,11 @@ class Tick:
         for leg in plan["legs"]:
             if leg["status"] == P.ACTIVE:
                 leg["status"] = "expired" if status == "expired" else leg["status"]
-        self.session.save()
+        # ledger first: a run killed before the save closes the plan again next tick (the archive is an upsert);
+        # saving first would leave a closed plan that is never archived, and prune_finished drops it for good
         self.ctx.ledger.archive_plan(self.now, plan)
         self.ctx.ledger.record_decision(self.now, f"twap_{status}", {"plan_id": plan["plan_id"], "summary": plan["summary"]})
+        self.session.save()
         lines = [summary_line(leg, data) for leg, data in plan["summary"]["legs"].items()]
         alert_type = "twap_complete" if status == "completed" else ("system_error" if status == "failed" else "twap_stalled")
         self.ctx.alerts.send(alert_type, f"TWAP {plan['plan_id']} {status}", lines, dedupe_key=f"twap_{status}:{plan['plan_id']}",
