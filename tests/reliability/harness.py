@@ -348,10 +348,12 @@ def check_targets(report: Audit, sim_orders: list[dict[str, Any]], state: Mappin
             left_krw = (total - done) * (1 if leg["unit"] == "krw" else price)
             tolerance = max(Decimal(leg["min_order_krw"]), Decimal(leg["qty_unit"]) * price)
             name = f"{plan['plan_id']}:{leg['target']}"
-            report.distance_krw[name] = left_krw
             if done > total:
                 report.overfilled.append(f"{name}: executed {done} > planned {total} ({leg['unit']})")
-            if plan.get("status") != "superseded" and abs(left_krw) > tolerance:
+            if plan.get("status") == "superseded":
+                continue  # replaced by a newer plan on purpose: its shortfall is that plan's job
+            report.distance_krw[name] = left_krw
+            if abs(left_krw) > tolerance:
                 report.far_from_target.append(f"{name}: {left_krw:.0f} KRW from target (tolerance {tolerance:.0f})")
 
 

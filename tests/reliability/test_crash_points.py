@@ -8,9 +8,10 @@ that creates the plan, then `--process-twap` every 15 minutes) and the exchange 
 no two orders per user_order_id or per scheduled (plan, coin, slot), every execution in the ledger
 and the state file with the exchange's quantity, every leg within one minimum order of its target.
 
-Three runs are swept: `create` (`--quarterly-rebalance-twap`, which also sends the first slices),
-`tick` (the second slice's `--process-twap`) and `close` (the tick that finishes the plan).
-The default run tries five representative points of `tick`; `-m slow` tries every point of all three.
+Four runs are swept: `create` (`--quarterly-rebalance-twap`, which also sends the first slices),
+`tick` (the second slice's `--process-twap`), `close` (the tick that finishes the plan) and `force`
+(`--quarterly-rebalance-twap --force` in the middle of the plan: supersede it, start a new one).
+The default run tries five representative points of `tick`; `-m slow` tries every point of all four.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from tests.reliability.harness import KILLED, Audit, Lifecycle, finished, scratc
 
 NEVER = "1000000"  # a crash index no run reaches: the trace is written, nothing is killed
 CREATE = ("--quarterly-rebalance-twap",)
+FORCE = ("--quarterly-rebalance-twap", "--force")
 TICK = ("--process-twap",)
 REPRESENTATIVE = ("intent.after", "http.received:/v2.1/order", "order.placed", "http.received:/v2.1/order/detail",
                   "state.save.after")
@@ -86,6 +88,8 @@ def prepare_phases(root: Path) -> dict[str, Phase]:
                 made["close"] = Phase("close", root / "close", life.now, TICK, points)
                 break
         baseline = life.audit()
+    with Lifecycle.from_snapshot(made["tick"].snapshot, root / "force-trace", made["tick"].now) as other:
+        made["force"] = Phase("force", made["tick"].snapshot, other.now, FORCE, traced(other, FORCE, root / "force.trace"))
     assert "close" in made, "the baseline lifecycle never finished"
     assert baseline.clean, baseline.problems()
     assert {"intent.after", "order.placed", "http.received:/v2.1/order"} <= set(made["tick"].points)
@@ -138,7 +142,7 @@ def test_the_trace_lists_every_kind_of_io_point(phases: dict[str, Phase]) -> Non
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["create", "tick", "close"])
+@pytest.mark.parametrize("name", ["create", "tick", "close", "force"])
 def test_kill_at_every_point(phases: dict[str, Phase], name: str) -> None:
     phase = phases[name]
     with scratch_dir("crash-sweep") as root:
