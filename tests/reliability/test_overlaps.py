@@ -3,12 +3,14 @@
 Exactly one process may act in a tick: the exchange receives at most one order per plan leg per
 tick, only one process reports sending slices, the others say they skipped (the lock was held) or
 found nothing due. The state file parses at every moment: a reader thread re-reads it while the
-processes run, and it is read again after each tick.
+processes run, and it is read again after each tick. Since every one of those processes pays the
+start-up, the last test checks the cron paths import neither pandas nor matplotlib.
 """
 from __future__ import annotations
 
 import json
 import re
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.harness import UOID, Lifecycle, Result, finished, scratch_dir
+from tests.reliability.harness import REPO, UOID, Lifecycle, Result, child_env, finished, scratch_dir
 
 SKIPPED = "Another KAIROS-1 run holds the lock"
 SENT = re.compile(r"• [A-Z0-9]+ (BUY|SELL) slice (\d+|\+)/\d+: ")  # "  • BTC BUY slice 2/3: …" (English output)
@@ -125,3 +127,22 @@ def test_twenty_overlapping_processes_every_tick_of_a_lifecycle(run: int) -> Non
     print(f"\noverlaps run {run}: {len(outcomes)} ticks × 20 processes; actors per tick {acted}; "
           f"skipped per tick {[o.skipped for o in outcomes]}; orders per tick {[len(o.new_orders) for o in outcomes]}")
     assert max(acted) == 1 and sum(o.skipped for o in outcomes) > 0
+
+
+# ---- the footprint every one of those processes pays ------------------------------------------------
+@pytest.mark.parametrize("args, active", [(("--twap-status",), True), (("--process-twap",), False),
+                                          (("--process-twap",), True)], ids=["twap-status", "idle-tick", "tick"])
+def test_the_cron_paths_import_neither_pandas_nor_matplotlib(args: tuple[str, ...], active: bool) -> None:
+    """`python -X importtime` on the real command: the 15-minute paths stay light (DESIGN §2)."""
+    with scratch_dir("imports") as root, Lifecycle(root) as life:
+        if active:
+            assert life.cli("--quarterly-rebalance-twap").code == 0
+            life.step()
+        life.sync_clock()
+        argv = life.install.argv(*args)
+        done = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], cwd=REPO,
+                              env=child_env(life.install.home, life.now), capture_output=True, text=True, timeout=120)
+    modules = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert done.returncode == 0, done.stderr[-500:]
+    assert {"kairos.cli", "kairos.state"} <= modules  # the measurement saw the program's own imports
+    assert sorted(m for m in modules if m.split(".")[0] in ("pandas", "matplotlib")) == []
