@@ -14,10 +14,12 @@ Default run: a stratified sample (every endpoint, every fault at least once). `-
 """
 from __future__ import annotations
 
+import base64
 import io
 import json
 import multiprocessing
 import shutil
+import signal
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -139,10 +141,14 @@ class FaultInjector:
         self.app, self.endpoint, self.fault, self.always = app, endpoint, fault, always
         self.calls: Counter[str] = Counter()
         self.injected = 0
+        self.order_requests: list[str] = []  # user_order_id of every /v2.1/order request, in order
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         name = endpoint_of(environ)
         self.calls[name] += 1
+        if name == "order":
+            payload = json.loads(base64.b64decode(str(environ.get("HTTP_X_COINONE_PAYLOAD", "e30="))))
+            self.order_requests.append(str(payload.get("user_order_id")))
         if self.fault is not None and name == self.endpoint and (self.always or not self.injected):
             self.injected += 1
             return self.fault.answer(self.app, environ, start_response)
@@ -157,6 +163,7 @@ class Run:
     err: str
     calls: Counter[str]
     injected: int
+    order_requests: list[str]
 
 
 class World:
@@ -175,8 +182,13 @@ class World:
     def run(self, *args: str, endpoint: str | None = None, fault: Fault | None = None, always: bool = False) -> Run:
         injector = FaultInjector(self.app, endpoint, fault, always)
         env = Env(stdout=io.StringIO(), stderr=io.StringIO(), environ={}, home=self.home, clock=self.clock, sim_app=injector)
-        code = main([*args, "--config", str(self.config)], env=env)
-        return Run(code, env.stdout.getvalue(), env.stderr.getvalue(), injector.calls, injector.injected)  # type: ignore[attr-defined]
+        previous = signal.getsignal(signal.SIGTERM)
+        try:
+            code = main([*args, "--config", str(self.config)], env=env)
+        finally:
+            signal.signal(signal.SIGTERM, previous)  # main() routes SIGTERM to the CLI's flag; give it back
+        return Run(code, env.stdout.getvalue(), env.stderr.getvalue(), injector.calls, injector.injected,  # type: ignore[attr-defined]
+                   injector.order_requests)
 
     def exchange_orders(self) -> list[Any]:
         with self.app.store.transaction() as tx:
@@ -303,11 +315,11 @@ def run_case(matrix: Matrix, case: Case, root: Path) -> list[str]:
     world = matrix.worlds[case.scenario].copy_to(root)
     before = {o.order_id for o in world.exchange_orders()}
     run = world.run(*case.command, endpoint=case.endpoint, fault=case.fault, always=case.always)
-    problems = check_outcome(case, run, world) + check_orders(matrix, case, world, before)
+    problems = check_outcome(case, run, world) + check_orders(matrix, case, world, before) + check_resends(run)
     if case.endpoint in ORDER_PATHS | {"order/detail"} and not problems:
         world.clock.advance(minutes=15)
         follow = world.run("--process-twap")
-        problems += [f"follow-up tick: {p}" for p in check_outcome(None, follow, world)]
+        problems += [f"follow-up tick: {p}" for p in check_outcome(None, follow, world) + check_resends(follow)]
         problems += [f"follow-up tick: {p}" for p in check_orders(matrix, case, world, before, follow_up=True)]
     return [f"{case.id}: {p}" for p in problems]
 
@@ -357,6 +369,15 @@ def expected_codes(case: Case, run: Run) -> set[int]:
     return {0, 1}
 
 
+def check_resends(run: Run) -> list[str]:
+    """No blind re-send: within one run, one /v2.1/order request per user_order_id and per slot."""
+    again = [u for u, n in Counter(run.order_requests).items() if n > 1]
+    slots = Counter((m["plan"], m["coin"], m["slot"]) for m in map(UOID.match, run.order_requests) if m)
+    twice = [k for k, n in slots.items() if n > 1]
+    return ([f"/v2.1/order sent again with the same user_order_id: {again}"] if again else []) + \
+        ([f"two /v2.1/order requests for one slot in one run: {twice}"] if twice else [])
+
+
 def check_orders(matrix: Matrix, case: Case, world: World, before: set[str], follow_up: bool = False) -> list[str]:
     """No blind re-send: new exchange orders ≤ the clean run's, one per slot, each known to the ledger."""
     problems = []
@@ -398,8 +419,14 @@ def run_all(matrix: Matrix, cases: list[Case], root: Path) -> tuple[list[str], C
     _SHARED.update(matrix=matrix, cases=cases, root=root)
     count = workers()
     if count > 1 and "fork" in multiprocessing.get_all_start_methods():
-        with multiprocessing.get_context("fork").Pool(count) as pool:
+        pool = multiprocessing.get_context("fork").Pool(count)
+        try:
             found = pool.map(_work, range(len(cases)), chunksize=4)
+        finally:
+            # close + join, never terminate(): the workers run main(), which routes SIGTERM to the
+            # CLI's stop flag, so a terminate() would wait for them forever
+            pool.close()
+            pool.join()
     else:
         found = [_work(i) for i in range(len(cases))]
     outcomes = Counter("violations" if f else "ok" for f in found)
