@@ -48,6 +48,7 @@ UNDOCUMENTED = ("999", "-1", "1000", "abc")
 READS_RETRIED = {"tickers", "ticker", "markets", "range_units", "chart:1w", "chart:1d", "account/balance/all",
                  "order/detail"}
 ORDER_PATHS = {"order", "order/cancel"}
+ORDER_MUST = ("timeout", "reset-after-processing", "http-502-after-processing", "malformed-json-after-processing")
 KNOWN_STATUSES = {"intent", "unknown", "submitted", "open", "done", "rejected", "lost"}
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -291,15 +292,18 @@ def build_matrix(root: Path) -> Matrix:
 
 def stratified(cases: list[Case], per_endpoint: int) -> list[Case]:
     """`per_endpoint` cases per (scenario, command, endpoint), walking the fault list so every fault is used;
-    where a read is retried, one of them is a single transient failure (the retry path)."""
+    where a read is retried, one of them is a single transient failure (the retry path); on the order path,
+    the four answers-lost faults besides."""
     groups: dict[tuple[str, tuple[str, ...], str], list[Case]] = {}
     for case in cases:
         groups.setdefault((case.scenario, case.command, case.endpoint), []).append(case)
     names = [f.name for f in all_faults()]
     picked, cursor = [], 0
-    for group in groups.values():
+    for (_scenario, _command, endpoint), group in groups.items():
         always = {c.fault.name: c for c in group if c.always}
         once = [c for c in group if not c.always]
+        if endpoint in ORDER_PATHS:  # where a blind re-send would hurt: the answer lost after the order was placed
+            picked += [always[name] for name in ORDER_MUST]
         for j in range(per_endpoint):
             if once and j == per_endpoint - 1:
                 picked.append(once[cursor % len(once)])
