@@ -140,9 +140,17 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
 
 
 def run(action: str, args: argparse.Namespace, env: Env) -> int:
+    """Run one command with SIGTERM routed to the stop flag (restored afterwards for in-process callers)."""
+    previous_handler = signals.install()
+    try:
+        return dispatch(action, args, env)
+    finally:
+        signals.restore(previous_handler)
+
+
+def dispatch(action: str, args: argparse.Namespace, env: Env) -> int:
     """Build the context, run the command, map exceptions to exit codes."""
     ctx = None
-    signals.install()
     try:
         check_modifiers(action, args)
         ctx = make_context(action, args, env)

@@ -9,17 +9,25 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from typing import Any
 
 log = logging.getLogger("kairos.signals")
 EXIT_TERMINATED = 143
 _flag = {"stop": False}
 
 
-def install() -> None:
-    """Route SIGTERM to the stop flag (main thread only; elsewhere signals cannot be set)."""
+def install() -> Any:
+    """Route SIGTERM to the stop flag; returns the previous handler (None off the main thread)."""
     _flag["stop"] = False
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_term)
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _on_term)
+
+
+def restore(previous: Any) -> None:
+    """Put back the handler `install` replaced (in-process callers such as tests get theirs back)."""
+    if previous is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _on_term(signum: int, frame: object) -> None:
