@@ -24,6 +24,7 @@ from filelock import FileLock, Timeout
 
 from kairos import crashpoints
 from kairos.errors import KairosError, StateError
+from kairos.money import to_decimal
 from kairos.output import to_jsonable
 
 log = logging.getLogger("kairos.state")
@@ -78,6 +79,9 @@ class StateStore:
                              f"it was NOT changed. {self._backup_hint()}")
         for key, value in empty_state().items():
             data.setdefault(key, value)
+        problem = shape_problem(data)
+        if problem:
+            raise StateError(f"state file {name}: {problem}; it was NOT changed. {self._backup_hint()}")
         return data
 
     def _backup_hint(self) -> str:
@@ -182,6 +186,75 @@ class StateSession:
 
     def save(self, *, backup: bool = True) -> None:
         self.store.save(self.data, backup=backup)
+
+
+# ---- shape: what the commands index into, checked once at load (a hand-edited file fails here, not mid-run) ----
+_TOP = {"season": dict, "rebalance": dict, "plans": list, "orders": dict, "heartbeat": dict, "notices": dict}
+_LEG_NUMBERS = ("total", "est_krw", "qty_unit", "min_order_krw", "atr_pct")
+_LEG_INTS = ("slices", "interval_minutes", "slots_used")
+_RECORD_NUMBERS = ("executed_qty", "executed_krw", "fee", "avg_price", "amount_krw", "qty", "mid")
+
+
+def shape_problem(data: dict[str, Any]) -> str | None:
+    """The first place where the state does not have the shape the commands rely on, or None."""
+    for key, kind in _TOP.items():
+        if not isinstance(data[key], kind):
+            return f"{key} is not a JSON {'object' if kind is dict else 'array'}"
+    if data["season"].get("regime") not in (None, "risk_on", "risk_off"):
+        return f"season.regime is {data['season']['regime']!r}, expected risk_on or risk_off"
+    for i, plan in enumerate(data["plans"]):
+        problem = _plan_problem(plan)
+        if problem:
+            return f"plans[{i}]{problem}"
+    for uoid, record in data["orders"].items():
+        problem = _record_problem(record)
+        if problem:
+            return f"orders[{uoid!r}]{problem}"
+    return None
+
+
+def _plan_problem(plan: Any) -> str | None:
+    if not isinstance(plan, dict):
+        return " is not a JSON object"
+    problem = _fields(plan, texts=("plan_id", "status"), times=("start_at", "end_at"))
+    if problem or not isinstance(plan.get("legs"), list) or not isinstance(plan.get("arrival", {}), dict):
+        return problem or ".legs / .arrival: missing or of the wrong type"
+    for j, leg in enumerate(plan["legs"]):
+        if not isinstance(leg, dict):
+            return f".legs[{j}] is not a JSON object"
+        problem = _fields(leg, texts=("target", "side", "unit", "status"), times=("end_at",), numbers=_LEG_NUMBERS,
+                          ints=_LEG_INTS)
+        if problem or not isinstance(leg.get("orders"), list) or not isinstance(leg.get("ticks"), list) \
+                or not all(isinstance(t, list) and len(t) == 3 for t in leg["ticks"]):
+            return f".legs[{j}]{problem or '.orders / .ticks: missing or of the wrong type'}"
+        for k, record in enumerate(leg["orders"]):
+            problem = _record_problem(record)
+            if problem:
+                return f".legs[{j}].orders[{k}]{problem}"
+    return None
+
+
+def _record_problem(record: Any) -> str | None:
+    if not isinstance(record, dict):
+        return " is not a JSON object"
+    present = tuple(k for k in _RECORD_NUMBERS if record.get(k) is not None)
+    return _fields(record, texts=("status",), numbers=present, ints=tuple(k for k in ("slot", "slots_to") if k in record))
+
+
+def _fields(obj: dict[str, Any], *, texts: tuple[str, ...] = (), times: tuple[str, ...] = (),
+            numbers: tuple[str, ...] = (), ints: tuple[str, ...] = ()) -> str | None:
+    for key in texts:
+        if not isinstance(obj.get(key), str):
+            return f".{key} is missing or not text"
+    for key in ints:
+        if not isinstance(obj.get(key), int) or isinstance(obj.get(key), bool):
+            return f".{key} is not a whole number"
+    for key in (*numbers, *times):
+        try:
+            datetime.fromisoformat(obj[key]) if key in times else to_decimal(obj.get(key), what=key)
+        except (TypeError, ValueError, KeyError):
+            return f".{key} is missing or not a {'time' if key in times else 'number'}"
+    return None
 
 
 def _fsync_dir(path: Path) -> None:
