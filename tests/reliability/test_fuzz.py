@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -274,7 +275,7 @@ def real_state() -> Iterator[bytes]:
 
 @st.composite
 def damaged(draw: st.DrawFn, good: bytes) -> bytes:
-    kind = draw(st.sampled_from(["truncate", "flip", "garbage", "version", "splice"]))
+    kind = draw(st.sampled_from(["truncate", "flip", "garbage", "version", "splice", "structure"]))
     if kind == "truncate":
         return good[:draw(st.integers(0, len(good) - 1))]
     if kind == "flip":
@@ -287,6 +288,17 @@ def damaged(draw: st.DrawFn, good: bytes) -> bytes:
     if kind == "version":
         doc = json.loads(good)
         doc["schema_version"] = draw(st.one_of(JSON, st.integers(2, 99), st.just("1")))
+        return json.dumps(doc).encode()
+    if kind == "structure":  # valid JSON, right version, one node of the tree replaced or removed
+        doc = json.loads(good)
+        node, key = doc, draw(st.sampled_from(sorted(k for k in doc if k != "schema_version")))
+        while isinstance(node[key], (dict, list)) and node[key] and draw(st.booleans()):
+            node = node[key]
+            key = draw(st.sampled_from(sorted(node) if isinstance(node, dict) else list(range(len(node)))))
+        if isinstance(node, dict) and draw(st.booleans()):
+            del node[key]
+        else:
+            node[key] = draw(JSON)
         return json.dumps(doc).encode()
     cut = draw(st.integers(0, len(good)))
     return good[:cut] + draw(st.binary(max_size=20)) + good[cut:]
@@ -309,24 +321,36 @@ def test_state_loader_raises_only_state_errors_and_never_writes(real_state: byte
 
 
 def test_cli_refuses_a_damaged_state_file_with_exit_3(real_state: bytes, slow_mode: bool) -> None:
-    """The real commands on a damaged state: exit 3 (or 0 if it is still a valid state), file untouched."""
+    """The real commands on a damaged state: exit 3 and the file untouched, never an unexpected error.
+
+    A file that still parses with the right version but has a broken structure must be refused
+    the same way (exit 3) unless it is still a state the commands can use.
+    """
     with scratch_dir("fuzz-cli") as home:
-        state = home / "data" / "state.json"
+        state, log = home / "data" / "state.json", home / "logs" / "kairos.log"
         state.parent.mkdir(parents=True)
 
-        @settings(max_examples=examples(slow_mode, 12, 120), **COMMON)
+        @settings(max_examples=examples(slow_mode, 25, 400), **COMMON)
         @given(data=damaged(real_state), command=st.sampled_from(["--process-twap", "--twap-status", "--quarterly-rebalance"]))
         def check(data: bytes, command: str) -> None:
             state.write_bytes(data)
+            log.unlink(missing_ok=True)
             env = Env(stdout=io.StringIO(), stderr=io.StringIO(), environ={}, home=home, clock=FixedClock(START))
-            code = main([command, "--mock", "--lang", "en"], env=env)
-            err = env.stderr.getvalue()  # type: ignore[attr-defined]
+            previous = signal.getsignal(signal.SIGTERM)
             try:
-                valid = isinstance(json.loads(data), dict) and json.loads(data).get("schema_version") == 1
-            except ValueError:
-                valid = False
-            if not valid:
-                assert code == 3 and state.read_bytes() == data, (code, err)
-                assert len([l for l in err.splitlines() if l.startswith("error:")]) == 1, err
-            assert "Traceback" not in err and "Error: " not in err.split("error:", 1)[-1][:40], err
+                code = main([command, "--mock", "--lang", "en"], env=env)
+            finally:
+                signal.signal(signal.SIGTERM, previous)
+            err = env.stderr.getvalue()  # type: ignore[attr-defined]
+            unexpected = "unexpected error" in (log.read_text(encoding="utf-8") if log.exists() else "")
+            assert not unexpected and "Traceback" not in err, (command, code, err)
+            try:
+                loads = json.loads(data).get("schema_version") == 1
+            except (ValueError, AttributeError):
+                loads = False
+            if not loads:
+                assert code == 3, (code, err)
+            if code == 3:
+                assert state.read_bytes() == data
+                assert [l for l in err.splitlines() if l.strip()] == [err.strip()] and err.startswith("error: state file")
         check()
