@@ -8,8 +8,9 @@ buys, BTC/ETH/XRP/SOL; default schedule: 12 × 30 min or 24 × 60 min per leg by
 1. Per slice: cost = fill vs the mid at submission + fee, in bps of the executed KRW; floor = fee +
    half the quoted spread at that instant (read from the simulator's ticker at the same clock time).
 2. TWAP (`--quarterly-rebalance-twap` + a `--process-twap` every 15 min until the plan closes) vs
-   one-shot (`--quarterly-rebalance`) for 10 M and 100 M KRW accounts: implementation shortfall vs
-   the arrival mid (market drift included) and impact vs each order's own mid (drift excluded).
+   one-shot (`--quarterly-rebalance`) for 10 M, 100 M (and, to show where depth starts to matter,
+   1,000 M) KRW accounts: implementation shortfall vs the arrival mid (market drift included) and
+   impact vs each order's own mid (drift excluded). Per-order/day caps are raised for this run.
 """
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ class Account:
         self.home, self.clock = home, FixedClock(START)
         self.app = SimExchange(model, SqliteStore(home / "sim.sqlite"), self.clock,
                                config=SimConfig(**NO_RATE_LIMITS, initial_krw=Decimal(krw)))
-        settings = {"mode": "mock", "trading": {"max_daily_krw": 10_000_000_000}}
+        # caps raised so a one-shot 1,000 M rebalance is allowed at all (the default per-order cap is 20 M)
+        settings = {"mode": "mock", "trading": {"max_daily_krw": 100_000_000_000, "max_order_krw": 10_000_000_000}}
         (home / "config.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
         (home / "config.yaml").chmod(0o600)
         session = requests.Session()
@@ -153,7 +155,7 @@ def main_bench() -> None:
         slice_costs(first)
         print("\n2. TWAP vs one-shot (KRW-weighted, fees included)")
         print("   account | method   | KRW traded  | orders | vs arrival mid bps | vs own mid bps (impact) | duration")
-        for krw in (10_000_000, 100_000_000):
+        for krw in (10_000_000, 100_000_000, 1_000_000_000):
             twap = Account(Path(tmp) / f"twap{krw}", model, krw)
             ticks = twap.twap_to_end()
             once = Account(Path(tmp) / f"once{krw}", model, krw)
