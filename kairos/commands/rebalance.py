@@ -34,6 +34,12 @@ class Interrupted(KairosError):
     """SIGTERM arrived between two immediate orders."""
 
     exit_code = signals.EXIT_TERMINATED
+
+
+class Unresolved(KairosError):
+    """Earlier orders have an unknown result: a rebalance now could trade twice (exit 1, one line, alert)."""
+
+
 DAY_MS = 86_400_000
 
 M = {
@@ -79,7 +85,8 @@ def quarterly(ctx: Context, *, use_twap: bool) -> int:
         active = P.active_plans(st)
         executor = Executor(ctx, session, ctx.ledger, kind="twap" if use_twap else "immediate")
         if not reconcile_all(ctx, executor, st, now):
-            return 1
+            raise Unresolved("earlier orders still have an unknown result (see above); no rebalance until a later "
+                             "run has reconciled them")
         for plan in active:
             supersede(ctx, executor, plan, now)
         regime = ensure_regime(ctx, st, now)
