@@ -22,7 +22,7 @@ import shutil
 import signal
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 from urllib.parse import parse_qs
@@ -34,7 +34,7 @@ from kairos.cli import main
 from kairos.clock import FixedClock
 from kairos.coinone.errors import ERROR_CLASSES
 from kairos.env import Env
-from kairos.errors import AuthError, OrderRejected, RequestRejected, TemporaryExchangeError
+from kairos.errors import AuthError, OrderRejected, TemporaryExchangeError
 from kairos.sim.exchange import SimConfig, SimExchange
 from kairos.sim.faults import TransportFault
 from kairos.sim.market import MarketModel

@@ -3,13 +3,12 @@
 Each may only fail with the program's own error for that door — ConfigError, ProtocolError /
 ExchangeError, StateError — never another exception (which the CLI would report as "unexpected"),
 and reading a bad state file never changes it. Example counts are modest by default; `-m slow`
-(or KAIROS_SLOW=1) multiplies them.
+(or KAIROS_SLOW=1) runs each again with ten to twenty times more.
 """
 from __future__ import annotations
 
 import io
 import json
-import os
 import signal
 from datetime import date
 from decimal import Decimal
@@ -37,7 +36,6 @@ from kairos.sim.adapter import SimAdapter
 from kairos.state import StateStore
 from tests.reliability.harness import REPO, START, scratch_dir
 
-SLOW = os.environ.get("KAIROS_SLOW") == "1"
 FEW, MANY = 60, 600
 COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
@@ -58,10 +56,9 @@ JSON = st.recursive(SCALARS, lambda kids: st.lists(kids, max_size=3) | st.dictio
                     max_leaves=8)
 
 
-@pytest.fixture
-def slow_mode(request: pytest.FixtureRequest) -> bool:
-    markexpr = request.config.getoption("markexpr", default="") or ""
-    return SLOW or ("slow" in markexpr and "not slow" not in markexpr)
+# every test runs twice: a modest example count in the default run, ten to twenty times more under -m slow
+pytestmark = pytest.mark.parametrize("slow_mode", [pytest.param(False, id="ci"),
+                                                   pytest.param(True, id="slow", marks=pytest.mark.slow)])
 
 
 # ---- 1. settings ---------------------------------------------------------------------------------------
