@@ -366,9 +366,13 @@ class Lifecycle:
         self.root = root
         self.now = now
         self.sim = SimProcess(sim_file or root / "sim" / "exchange.sqlite").start()
-        base = merge({"mode": "mock", **SHORT_SCHEDULE}, settings or {})
-        self.install = Install(home or root / "home", base)
-        self.install.configure(mock={"server_url": self.sim.url})
+        try:
+            base = merge({"mode": "mock", **SHORT_SCHEDULE}, settings or {})
+            self.install = Install(home or root / "home", base)
+            self.install.configure(mock={"server_url": self.sim.url})
+        except BaseException:
+            self.sim.stop()
+            raise
         self.results: list[Result] = []
 
     def __enter__(self) -> "Lifecycle":
