@@ -148,6 +148,16 @@ class Ticker:
     id: str
 
     @property
+    def bid(self) -> Decimal:
+        """Best bid, or the last price when the ticker carries no book."""
+        return self.best_bid.price if self.best_bid else self.last
+
+    @property
+    def ask(self) -> Decimal:
+        """Best ask, or the last price when the ticker carries no book."""
+        return self.best_ask.price if self.best_ask else self.last
+
+    @property
     def mid(self) -> Decimal:
         if self.best_ask and self.best_bid:
             return (self.best_ask.price + self.best_bid.price) / 2

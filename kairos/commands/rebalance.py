@@ -316,8 +316,7 @@ def submit(ctx: Context, executor: Executor, st: dict[str, Any], plan_id: str, i
         raise Interrupted("SIGTERM received: stopped before the next order; the next run re-plans from holdings")
     coin, is_buy = intent.target, intent.side is Side.BUY
     ticker = view.tickers[coin]
-    ask = ticker.best_ask.price if ticker.best_ask else ticker.last
-    bid = ticker.best_bid.price if ticker.best_bid else ticker.last
+    ask, bid = ticker.ask, ticker.bid
     ticks = rules[coin].ticks
     guard = guard_price(intent.side.value, ask, bid, ctx.settings.strategy.rebalance.max_slippage, ticks.round_down, ticks.round_up)
     uoid = f"{plan_id}-{coin.lower()}-{intent.side.value.lower()}-a1"

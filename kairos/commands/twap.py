@@ -165,16 +165,9 @@ class Tick:
             consume_slots(leg, record)  # a run that died before recording it still used the slot
         coin, is_buy = leg["target"], leg["side"] == "BUY"
         ticker = view.tickers[coin]
-        bid = ticker.best_bid.price if ticker.best_bid else ticker.last
-        ask = ticker.best_ask.price if ticker.best_ask else ticker.last
-        unit = Decimal("1") if is_buy else Decimal(leg["qty_unit"])
-        min_size = leg_min_size(leg, bid, ask)
-        schedule = P.schedule_of(leg)
-        start = datetime.fromisoformat(plan["start_at"])
-        decision = twap.next_slice(
-            total=Decimal(leg["total"]), filled=P.leg_filled(leg), slices=schedule.slices, slots_used=leg["slots_used"],
-            due=twap.due_slots(start, schedule, self.now), after_end=self.now > datetime.fromisoformat(leg["end_at"]),
-            min_size=min_size, unit=unit, max_multiple=self.ctx.settings.execution.max_slice_multiple)
+        bid, ask = ticker.bid, ticker.ask
+        unit, min_size = leg_unit(leg), leg_min_size(leg, bid, ask)
+        decision = slice_now(self.ctx, plan, leg, min_size, self.now)
         if decision.done:
             leg["status"], leg["waiting"] = "done", None
             return
@@ -353,16 +346,20 @@ def preview(ctx: Context) -> int:
 
 
 def would_send(ctx: Context, plan: dict[str, Any], leg: dict[str, Any], view: MarketView, now: datetime) -> Decimal:
-    is_buy = leg["side"] == "BUY"
     ticker = view.tickers[leg["target"]]
-    bid = ticker.best_bid.price if ticker.best_bid else ticker.last
-    ask = ticker.best_ask.price if ticker.best_ask else ticker.last
-    unit = Decimal("1") if is_buy else Decimal(leg["qty_unit"])
-    min_size = leg_min_size(leg, bid, ask)
+    return slice_now(ctx, plan, leg, leg_min_size(leg, ticker.bid, ticker.ask), now).size
+
+
+def leg_unit(leg: dict[str, Any]) -> Decimal:
+    """Buys are sized in whole KRW, sells in the coin's quantity unit."""
+    return Decimal("1") if leg["side"] == "BUY" else Decimal(leg["qty_unit"])
+
+
+def slice_now(ctx: Context, plan: dict[str, Any], leg: dict[str, Any], min_size: Decimal, now: datetime) -> twap.SliceDecision:
+    """The pure slice decision for one leg at `now`, from its stored schedule and actual fills."""
     schedule = P.schedule_of(leg)
-    decision = twap.next_slice(
+    return twap.next_slice(
         total=Decimal(leg["total"]), filled=P.leg_filled(leg), slices=schedule.slices, slots_used=leg["slots_used"],
         due=twap.due_slots(datetime.fromisoformat(plan["start_at"]), schedule, now),
-        after_end=now > datetime.fromisoformat(leg["end_at"]), min_size=min_size, unit=unit,
+        after_end=now > datetime.fromisoformat(leg["end_at"]), min_size=min_size, unit=leg_unit(leg),
         max_multiple=ctx.settings.execution.max_slice_multiple)
-    return decision.size
