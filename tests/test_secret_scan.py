@@ -82,7 +82,7 @@ def test_no_secret_anywhere_after_a_full_lifecycle(tmp_path: Path) -> None:
         for argv in (["--twap-status"], ["--twap-status", "--json"], ["--performance-report", "30"],
                      ["--performance-report", "30", "--json"], ["--system-status"], ["--system-status", "--json"],
                      ["--test-alerts"], ["--weekly-analysis", "--dry-run", "--json"]):
-            run(*argv)
+            assert run(*argv) == 0, (argv, outputs[-1])
         app.faults.add(Fault(kind="http_5xx", path="/public/v2/chart*", count=50))
         assert run("--weekly-analysis") == 1  # forced error: the exchange fails, no decision
         app.faults.clear()
