@@ -7,6 +7,8 @@ Exit codes
     3  state file or ledger unreadable/inconsistent: a human must look (nothing was reset)
     4  refused by a safety rail: kill switch, per-order or per-day cap, notional check
     130 interrupted (Ctrl-C)
+    141 the output pipe was closed (e.g. `| head`)
+    143 stopped by SIGTERM after finishing the order in flight
 """
 from __future__ import annotations
 
@@ -60,7 +62,8 @@ class Parser(argparse.ArgumentParser):
 def build_parser(env: Env | None = None) -> argparse.ArgumentParser:
     parser = Parser(
         prog="kairos1_main.py", description="KAIROS-1: 코인원 장기 자산배분 시스템 (rule-based crypto allocation)",
-        epilog="Exit codes: 0 ok, 1 runtime failure, 2 usage/config error, 3 state error, 4 safety stop, 130 interrupted.")
+        epilog="Exit codes: 0 ok, 1 runtime failure, 2 usage/config error, 3 state error, 4 safety stop, "
+               "130 interrupted, 143 SIGTERM.")
     actions = parser.add_mutually_exclusive_group()
     add = actions.add_argument
     add("--weekly-analysis", action="store_true", help="주간 시장 계절 분석 (BTC vs 200주 이동평균)")
