@@ -37,8 +37,7 @@ def build_plan(plan_id: str, *, plan: RebalancePlan, rules: dict[str, MarketRule
         rule = rules[intent.target]
         is_buy = intent.side is Side.BUY
         total = intent.amount_krw if is_buy else intent.qty
-        min_size = (max(rule.min_order_krw, rule.qty_unit * intent.price) if is_buy
-                    else twap.min_qty_for(rule.min_order_krw, intent.price, rule.qty_unit))
+        min_size = twap.min_slice(intent.side.value, rule.min_order_krw, rule.qty_unit, intent.price)
         schedule = twap.choose_schedule(atr[intent.target], ex.atr_threshold, (ex.calm.slices, ex.calm.interval_minutes),
                                         (ex.volatile.slices, ex.volatile.interval_minutes))
         schedule = twap.fit_slices(schedule, total, min_size)

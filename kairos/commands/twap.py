@@ -10,7 +10,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 from typing import Any
 
 from kairos.coinone.models import OrderRequest
@@ -303,15 +303,9 @@ def consume_slots(leg: dict[str, Any], record: dict[str, Any]) -> None:
 
 
 def leg_min_size(leg: dict[str, Any], bid: Decimal, ask: Decimal) -> Decimal:
-    """The smallest useful slice in the leg's unit: the market minimum, and for buys at least one qty_unit.
-
-    A market buy smaller than one quantity unit fills nothing (CANCELED_UNDER_PRODUCT_UNIT), so a
-    buy remainder below max(min order, one unit at the ask) counts as done.
-    """
-    min_krw, qty_unit = Decimal(leg["min_order_krw"]), Decimal(leg["qty_unit"])
-    if leg["side"] == "BUY":
-        return max(min_krw, (qty_unit * ask).to_integral_value(rounding=ROUND_CEILING))
-    return twap.min_qty_for(min_krw, bid, qty_unit)
+    """The leg's smallest useful slice now: buys priced at the ask, sells at the bid."""
+    price = ask if leg["side"] == "BUY" else bid
+    return twap.min_slice(leg["side"], Decimal(leg["min_order_krw"]), Decimal(leg["qty_unit"]), price)
 
 
 def summary_line(coin: str, data: dict[str, Any]) -> str:

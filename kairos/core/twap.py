@@ -101,6 +101,17 @@ def min_qty_for(min_krw: Decimal, price: Decimal, qty_unit: Decimal) -> Decimal:
     return units * qty_unit
 
 
+def min_slice(side: str, min_krw: Decimal, qty_unit: Decimal, price: Decimal) -> Decimal:
+    """The smallest useful slice in the leg's unit (KRW for buys, coin for sells).
+
+    A market buy smaller than one quantity unit fills nothing (CANCELED_UNDER_PRODUCT_UNIT), so a
+    buy needs max(min order, one unit at the price); a sell needs the minimum order's worth of coin.
+    """
+    if side == "BUY":
+        return max(min_krw, (qty_unit * price).to_integral_value(rounding=ROUND_CEILING))
+    return min_qty_for(min_krw, price, qty_unit)
+
+
 def fit_to_available(size: Decimal, available: Decimal, unit: Decimal, min_size: Decimal) -> tuple[Decimal, bool]:
     """Shrink a slice to what is available; (size, waiting) where waiting means below the minimum."""
     if size <= available:
