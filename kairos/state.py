@@ -219,6 +219,9 @@ def _plan_problem(plan: Any) -> str | None:
     problem = _fields(plan, texts=("plan_id", "status"), times=("start_at", "end_at"))
     if problem or not isinstance(plan.get("legs"), list) or not isinstance(plan.get("arrival", {}), dict):
         return problem or ".legs / .arrival: missing or of the wrong type"
+    problem = _fields(plan.get("arrival", {}), numbers=tuple(plan.get("arrival", {})))
+    if problem:
+        return f".arrival{problem}"
     for j, leg in enumerate(plan["legs"]):
         if not isinstance(leg, dict):
             return f".legs[{j}] is not a JSON object"
