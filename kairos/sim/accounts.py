@@ -142,7 +142,7 @@ def _applies(order: Order, value: Decimal | None, *types: str) -> str | None:
     return num(value) if order.type in types else None
 
 
-def order_view(order: Order) -> dict[str, Any]:
+def order_view(order: Order, *, echo: bool = True) -> dict[str, Any]:
     """`/v2.1/order/detail` → `order`; fields that do not apply to the type are null."""
     market_buy = order.type == "MARKET" and order.side == "BUY"
     qty_typed = order.type != "MARKET" or order.side == "SELL"
@@ -163,11 +163,11 @@ def order_view(order: Order) -> dict[str, Any]:
         "canceled_amount": num(order.canceled_amount) if market_buy else None,
         "is_triggered": order.is_triggered if order.type == "STOP_LIMIT" else None,
         "trigger_price": _applies(order, order.trigger_price, "STOP_LIMIT"),
-        "user_order_id": order.user_order_id,
+        **({"user_order_id": order.user_order_id} if echo else {}),
     }
 
 
-def active_view(order: Order) -> dict[str, Any]:
+def active_view(order: Order, *, echo: bool = True) -> dict[str, Any]:
     """One row of `/v2.1/order/active_orders`."""
     stop = order.type == "STOP_LIMIT"
     return {
@@ -180,7 +180,7 @@ def active_view(order: Order) -> dict[str, Any]:
         "is_triggered": order.is_triggered if stop else None,
         "trigger_price": num(order.trigger_price) if stop else None,
         "triggered_at": order.triggered_at if stop else None,
-        "user_order_id": order.user_order_id,
+        **({"user_order_id": order.user_order_id} if echo else {}),
     }
 
 

@@ -143,6 +143,7 @@ class AdminApi:
 
     def orders(self, request: SimRequest) -> dict[str, Any]:
         with self.ex.store.transaction() as tx:
+            self.ex.accept_deferred(tx, self.ex.now_ms())
             self.ex.engine.sync(tx, self.ex.now_ms())
             return {"orders": [order_view(o) for o in tx.all_orders()]}
 

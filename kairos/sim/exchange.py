@@ -12,6 +12,7 @@ The `/__sim__/...` admin API (see `kairos.sim.admin`) is separate from Coinone's
 """
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
@@ -27,7 +28,7 @@ from kairos.sim import accounts
 from kairos.sim.accounts import balances_view, fill_view, order_view, transfer_view
 from kairos.sim.admin import AdminApi
 from kairos.sim.auth import ApiError, Authenticator, RateLimiter
-from kairos.sim.faults import FaultBook, SimRequest, SimResponse, json_response
+from kairos.sim.faults import EXCHANGE_KINDS, FaultBook, SimRequest, SimResponse, TransportFault, json_response
 from kairos.sim.matching import MatchingEngine
 from kairos.sim.orders import Markets, OrderChecks, order_key
 from kairos.sim.public import NotFound, PublicApi
@@ -62,6 +63,7 @@ class SimConfig:
     match_levels: int = 50  # book depth a taker order may walk
     history_max_days: int = 90
     future_tolerance_ms: int = 60_000  # to_ts may run ahead of the exchange clock by this much
+    echo_user_order_id: bool = True  # order/detail and active_orders rows carry user_order_id (undocumented)
 
     def __post_init__(self) -> None:
         if self.post_only_cross not in ("cancel", "error"):
@@ -137,6 +139,14 @@ class SimExchange:
         fault = None if request.path.startswith("/__sim__") else self.faults.pick(request.path)
         if fault is None:
             return self._respond(request)
+        if fault.kind in EXCHANGE_KINDS:
+            if request.path != "/v2.1/order":
+                return self._respond(request)
+            request.fault = fault
+            response = self._respond(request)
+            if fault.kind == "late" and response.status == 200:
+                raise TransportFault("timeout" if fault.as_timeout else "drop")  # the order is queued; no answer
+            return response
         return fault.apply(request, lambda: self._respond(request), self._sleep)
 
     def _respond(self, request: SimRequest) -> SimResponse:
@@ -189,11 +199,38 @@ class SimExchange:
             try:
                 params = self.auth.verify(request.headers, tx)
                 headers = self._take_private_quota(request.path)
+                self.accept_deferred(tx, now)
                 self.engine.sync(tx, now)
-                body = self._dispatch(request.path, tx, params, now)
+                if request.fault is not None:
+                    body = self._faulted_place(tx, params, now, request.fault)
+                else:
+                    body = self._dispatch(request.path, tx, params, now)
             except ApiError as exc:
                 return self.error(exc, headers)  # the transaction commits: the nonce stays used
         return json_response(200, {"result": "success", "error_code": "0", **body}, headers)
+
+    def _faulted_place(self, tx: Tx, params: dict[str, Any], now: int, fault: Any) -> dict[str, Any]:
+        """A place-order under a `late` fault (queued for later) or a `rest` fault (held open)."""
+        if fault.kind == "late":
+            queued = json.loads(tx.meta("deferred_orders") or "[]")
+            order = {k: v for k, v in params.items() if k not in ("access_token", "nonce")}
+            queued.append({"accept_at": now + int(fault.seconds * 1000), "params": order})
+            tx.set_meta("deferred_orders", json.dumps(queued, default=str))
+            return {}
+        return {"order_id": self.engine.place(tx, params, now, rest_ms=int(fault.seconds * 1000)).order_id}
+
+    def accept_deferred(self, tx: Tx, now: int) -> None:
+        """Place the queued (`late`) orders whose moment has come; a refused one simply never exists."""
+        queued = json.loads(tx.meta("deferred_orders") or "[]")
+        due = [q for q in queued if q["accept_at"] <= now]
+        if not due:
+            return
+        tx.set_meta("deferred_orders", json.dumps([q for q in queued if q["accept_at"] > now], default=str))
+        for item in sorted(due, key=lambda q: q["accept_at"]):
+            try:
+                self.engine.place(tx, item["params"], item["accept_at"])
+            except ApiError:
+                pass
 
     def _take_private_quota(self, path: str) -> list[tuple[str, str]]:
         if path in ORDER_APIS:
@@ -239,7 +276,7 @@ class SimExchange:
         return order
 
     def _detail(self, tx: Tx, params: dict[str, Any], now: int) -> dict[str, Any]:
-        return {"order": order_view(self._find(tx, params, now))}
+        return {"order": order_view(self._find(tx, params, now), echo=self.config.echo_user_order_id)}
 
     def _cancel(self, tx: Tx, params: dict[str, Any], now: int) -> dict[str, Any]:
         order = self._find(tx, params, now)
@@ -260,7 +297,8 @@ class SimExchange:
         types = params.get("order_type") or []
         if not isinstance(types, list) or any(t not in ("LIMIT", "STOP_LIMIT") for t in types):
             raise ApiError("107", "order_type must be an array of LIMIT / STOP_LIMIT")
-        rows = [accounts.active_view(o) for o in tx.open_orders(coin) if not types or o.type in types]
+        echo = self.config.echo_user_order_id
+        rows = [accounts.active_view(o, echo=echo) for o in tx.open_orders(coin) if not types or o.type in types]
         return {"active_orders": rows}
 
     def _window(self, params: dict[str, Any], now: int) -> tuple[int, int, int]:

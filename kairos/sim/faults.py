@@ -11,6 +11,13 @@ A `Fault` targets a path (exact, or a prefix when it ends with `*`) and fires fo
   waits `seconds` (default 30) and then closes the connection.
 - `drop`: the request IS processed (an order is placed), then the connection is dropped: the
   adapter raises ConnectionError (ReadTimeout with `as_timeout`), the server closes the socket.
+- `late` (place-order only): the answer is lost as with `drop`, but the exchange accepts the order
+  only `seconds` later on its own clock (the order is queued, then placed when the exchange clock
+  passes that moment). Until then order/detail answers "not found": an answer that arrived after
+  the client's timeout, as seen from the client.
+- `rest` (place-order only): the order is placed and answered normally, but a MARKET order stays
+  open (LIVE, nothing filled) for `seconds` of exchange time before it executes — an order the
+  exchange keeps open; a cancel in between ends it with nothing filled.
 
 `process` (default: True for `drop`, False otherwise) says whether the exchange handles the
 request before the fault replaces its answer.
@@ -23,7 +30,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-KINDS = ("latency", "http_5xx", "malformed_json", "empty_body", "timeout", "drop")
+KINDS = ("latency", "http_5xx", "malformed_json", "empty_body", "timeout", "drop", "late", "rest")
+EXCHANGE_KINDS = ("late", "rest")  # handled by the exchange itself, not by the transport
 _HTML = ("<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n<center><h1>{status} {reason}"
          "</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
 _REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Temporarily Unavailable",
@@ -39,6 +47,7 @@ class SimRequest:
     body: bytes
     remote_addr: str = "127.0.0.1"
     client_timeout: float | None = None  # the client's read timeout, when the transport knows it
+    fault: "Fault | None" = None  # a `late` / `rest` fault the exchange itself must act on
 
 
 @dataclass

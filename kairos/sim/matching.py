@@ -93,8 +93,11 @@ class MatchingEngine:
         self.config = config
 
     # -- placing -----------------------------------------------------------------------------
-    def place(self, tx: Tx, params: dict[str, Any], now_ms: int) -> Order:
-        """Check, lock, match and store a new order (§4); ApiError when it is refused."""
+    def place(self, tx: Tx, params: dict[str, Any], now_ms: int, *, rest_ms: int = 0) -> Order:
+        """Check, lock, match and store a new order (§4); ApiError when it is refused.
+
+        `rest_ms` > 0 holds a MARKET order open (LIVE, unfilled) that long before it executes.
+        """
         try:
             intent = self.checks.intent(params, now_ms)
             self.checks.check_funds(tx, intent)
@@ -107,7 +110,11 @@ class MatchingEngine:
         order = self._new_order(intent, now_ms)
         if intent.user_order_id is not None:
             tx.use_user_order_id(intent.user_order_id, order.order_id)
-        self._execute(tx, order, intent, now_ms)
+        if rest_ms > 0 and intent.type == "MARKET":
+            Ledger(tx).lock(KRW if intent.is_buy else intent.target, order.locked)
+            order.rest_until = now_ms + rest_ms
+        else:
+            self._execute(tx, order, intent, now_ms)
         tx.save_order(order)
         return order
 
@@ -222,6 +229,8 @@ class MatchingEngine:
         """Cancel what remains of an open order; return the canceled quantity."""
         remain = order.remain_qty
         order.canceled_qty += remain
+        if order.type == "MARKET" and order.side == "BUY":
+            order.canceled_amount = (order.original_amount or ZERO) - order.traded_amount
         self._release(tx, order)
         if order.status == "NOT_TRIGGERED":
             order.status = "NOT_TRIGGERED_CANCELED"
@@ -249,6 +258,12 @@ class MatchingEngine:
             tx.save_order(order)
 
     def _sync_order(self, tx: Tx, order: Order, now_ms: int) -> None:
+        if order.type == "MARKET":  # held open by a `rest` fault: it executes once its time has come
+            if order.rest_until is not None and now_ms >= order.rest_until:
+                intent = OrderIntent(type="MARKET", side=order.side, target=order.target, qty=order.original_qty,
+                                     amount=order.original_amount, limit_price=order.limit_price)
+                self._execute_market(tx, order, intent, now_ms)
+            return
         low, high = self._range(order.target, order.checked_ms, now_ms)
         if order.status == "NOT_TRIGGERED":
             if not self._touched(order.trigger_price, order.trigger_above, low, high):

@@ -214,7 +214,8 @@ class OrderChecks:
     def open_fee_reserve(self, tx: Tx) -> Decimal:
         """Fee headroom already promised to the open buy orders."""
         rate = max(self.config.maker_fee, self.config.taker_fee)
-        return sum((krw(o.remain_qty * o.price * rate) for o in tx.open_orders() if o.side == "BUY"), ZERO)
+        return sum((krw(o.remain_qty * o.price * rate) if o.price is not None else krw(o.locked * rate)
+                    for o in tx.open_orders() if o.side == "BUY"), ZERO)
 
     def check_funds(self, tx: Tx, intent: OrderIntent) -> None:
         """103 unless the free balance covers the lock (and, for buys, the fee headroom)."""

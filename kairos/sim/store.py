@@ -83,6 +83,7 @@ class Order:
     triggered_at: int | None = None
     fee: Decimal = ZERO
     locked: Decimal = ZERO  # what is still locked for this order (KRW for buys, coin for sells)
+    rest_until: int | None = None  # a MARKET order held open (a `rest` fault) executes at this exchange time
 
     @property
     def is_open(self) -> bool:

@@ -140,3 +140,43 @@ def test_admin_paths_are_not_coinone_paths(model: MarketModel) -> None:
     response = client.session.get(client.base_url + "/__sim__/clock", headers={"X-SIM-ADMIN": "other-token"})
     assert response.json()["now_ms"] == to_ms(NOW)
     assert client.session.get(client.base_url + "/__sim__/nothing").status_code == 404
+
+
+# ---- exchange-side faults: an order accepted late, an order held open ------------------------------
+def test_late_order_is_not_found_until_the_exchange_clock_passes_its_delay(any_client: Signer, exchange: SimExchange,
+                                                                        clock: FixedClock) -> None:
+    exchange.faults.add(Fault("late", path="/v2.1/order", seconds=90))
+    with pytest.raises(requests.exceptions.ConnectionError):
+        any_client.post("/v2.1/order", **pair(), **BUY, user_order_id="late-btc-s000-a1")
+    clock.advance(seconds=89)
+    assert any_client.call("/v2.1/order/detail", **pair(), user_order_id="late-btc-s000-a1")["error_code"] == "104"
+    clock.advance(seconds=1)
+    found = any_client.call("/v2.1/order/detail", **pair(), user_order_id="late-btc-s000-a1")
+    assert found["error_code"] == "0" and found["order"]["status"] in ("FILLED", "CANCELED_UNDER_PRODUCT_UNIT")
+    assert found["order"]["ordered_at"] == to_ms(clock.now())  # placed when it was accepted, not when it was sent
+    assert [o["user_order_id"] for o in any_client.admin("GET", "/__sim__/orders")["orders"]] == ["late-btc-s000-a1"]
+
+
+def test_rest_keeps_a_market_order_open_until_canceled_or_its_time(client: Signer, exchange: SimExchange,
+                                                                   clock: FixedClock) -> None:
+    exchange.faults.add(Fault("rest", path="/v2.1/order", seconds=3600, count=2))
+    held = client.call("/v2.1/order", **pair(), **BUY, user_order_id="rest-1")["order_id"]
+    later = client.call("/v2.1/order", **pair(), **BUY, user_order_id="rest-2")["order_id"]
+    detail = client.call("/v2.1/order/detail", **pair(), order_id=held)["order"]
+    assert detail["status"] == "LIVE" and detail["executed_qty"] == "0"
+    assert {r["order_id"] for r in client.call("/v2.1/order/active_orders")["active_orders"]} == {held, later}
+    canceled = client.call("/v2.1/order/cancel", **pair(), order_id=held)
+    assert canceled["error_code"] == "0"
+    after = client.call("/v2.1/order/detail", **pair(), order_id=held)["order"]
+    assert after["status"] == "CANCELED" and after["canceled_amount"] == "100000"
+    clock.advance(seconds=3600)
+    filled = client.call("/v2.1/order/detail", **pair(), order_id=later)["order"]
+    assert filled["status"] in ("FILLED", "CANCELED_UNDER_PRODUCT_UNIT") and filled["executed_qty"] != "0"
+
+
+def test_user_order_id_echo_can_be_turned_off(model: MarketModel, clock: FixedClock) -> None:
+    app = SimExchange(model, MemoryStore(), clock, config=SimConfig(echo_user_order_id=False))
+    client = adapter_client(app)
+    order_id = client.call("/v2.1/order", **pair(), **BUY, user_order_id="quiet-1")["order_id"]
+    detail = client.call("/v2.1/order/detail", **pair(), order_id=order_id)["order"]
+    assert "user_order_id" not in detail and detail["order_id"] == order_id
