@@ -83,10 +83,10 @@ class Account:
         raise SystemExit("the TWAP plan did not finish")
 
     def state(self) -> dict[str, Any]:
-        return json.loads((self.home / "data" / "state.json").read_text(encoding="utf-8"))
+        return json.loads((self.home / "data" / "mock" / "state.json").read_text(encoding="utf-8"))
 
     def orders(self) -> list[dict[str, Any]]:
-        con = sqlite3.connect(self.home / "data" / "kairos.db")
+        con = sqlite3.connect(self.home / "data" / "mock" / "kairos.db")
         con.row_factory = sqlite3.Row
         try:
             return [dict(r) for r in con.execute("SELECT * FROM orders WHERE executed_qty != '0' ORDER BY created_at")]

@@ -184,6 +184,8 @@ def make_context(action: str, args: argparse.Namespace, env: Env):  # -> Context
         settings = load(args.config, env.environ, env.home, decryptor(env.environ, env.home))
     REDACTOR.add(*settings.secrets())
     ctx = Context(env, settings, args, REDACTOR)
+    if action not in NEEDS_NO_SETTINGS:
+        ctx.adopt_legacy_data()
     setup_logging(ctx.paths.log_dir, settings.logging.level, env.stderr, REDACTOR,
                   settings.logging.max_bytes, settings.logging.backups)
     from kairos.permissions import enforce

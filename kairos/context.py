@@ -19,17 +19,27 @@ from kairos.redact import Redactor
 from kairos.settings import Settings
 
 if TYPE_CHECKING:
+    from kairos.binding import ExchangeIdentity
     from kairos.coinone.client import CoinoneClient
+
+# what an installation's data directory holds (moved together when a pre-binding data/ is adopted)
+DATA_FILES = ("state.json", "kairos.db", "kairos.db-wal", "kairos.db-shm", "backups", "kairos.lock",
+              "kairos.lock.info")
+
 
 @dataclass(frozen=True)
 class Paths:
     home: Path
     data_dir: Path
     log_dir: Path
+    data_root: Path = Path("data")  # where the per-mode directories live (and the global KILL file)
 
     @classmethod
-    def resolve(cls, home: Path, settings: Settings) -> "Paths":
-        return cls(home, _under(home, settings.paths.data_dir), _under(home, settings.paths.log_dir))
+    def resolve(cls, home: Path, settings: Settings, mode: str = "mock") -> "Paths":
+        """`paths.data_dir` as given; by default `data/<mode>/`, so mock and live never share a directory."""
+        explicit = settings.paths.data_dir
+        root = _under(home, explicit or "data")
+        return cls(home, root if explicit else root / mode, _under(home, settings.paths.log_dir), root)
 
     @property
     def state_file(self) -> Path:
@@ -45,7 +55,34 @@ class Paths:
 
     @property
     def kill_file(self) -> Path:
-        return self.data_dir / "KILL"
+        return self.data_root / "KILL"
+
+    @property
+    def kill_files(self) -> tuple[Path, ...]:
+        """The global kill file (data/KILL) and this data directory's own."""
+        return tuple(dict.fromkeys((self.data_root / "KILL", self.data_dir / "KILL")))
+
+
+def adopt_legacy_data(paths: Paths, mode: str, mock_exchange_file: str) -> str | None:
+    """Move a data/ from before per-mode directories into data/<mode>/ when its contents show that mode.
+
+    Its contents show mock when it holds the in-process simulator's account file, live otherwise.
+    Returns the one-line notice to print, or None when there was nothing to adopt.
+    """
+    root = paths.data_root
+    if paths.data_dir == root or not (root / "state.json").exists() or paths.data_dir.exists():
+        return None
+    shown = "mock" if (root / mock_exchange_file).exists() else "live"
+    if shown != mode:
+        return None
+    paths.data_dir.mkdir(parents=True)
+    moved = []
+    for name in (*DATA_FILES, mock_exchange_file, f"{mock_exchange_file}-wal", f"{mock_exchange_file}-shm"):
+        if (root / name).exists():
+            (root / name).rename(paths.data_dir / name)
+            moved.append(name)
+    return (f"notice: {root} from an earlier version holds a {shown} account; adopted as {paths.data_dir} "
+            f"(moved {', '.join(moved)})")
 
 
 def _under(home: Path, value: str) -> Path:
@@ -75,7 +112,8 @@ class Context:
         self.redactor = redactor
         self.mock = settings.mode == "mock" or bool(getattr(args, "mock", False))
         self.lang = getattr(args, "lang", None) or settings.language
-        self.paths = Paths.resolve(env.home, settings)
+        self.mode = "mock" if self.mock else "live"
+        self.paths = Paths.resolve(env.home, settings, self.mode)
         self.clock = resolve_clock(env, settings, self.mock)
         self.dry_run = bool(getattr(args, "dry_run", False))
         self.out = Output(env.stdout, lang=self.lang, simulated=self.mock,
@@ -86,15 +124,39 @@ class Context:
         from kairos.wiring import build_client
         return build_client(self)
 
+    def adopt_legacy_data(self) -> None:
+        """Once per run, before anything opens the data directory."""
+        notice = adopt_legacy_data(self.paths, self.mode, self.settings.mock.exchange_file)
+        if notice:
+            self.env.stderr.write(notice + "\n")
+
+    @cached_property
+    def identity(self) -> "ExchangeIdentity":
+        """The exchange account this run talks to (mode, base URL, key fingerprint)."""
+        from kairos.binding import ExchangeIdentity, key_fingerprint
+        if self.mock:
+            from kairos.wiring import SIM_BASE_URL, sim_credentials
+            token = sim_credentials(self).access_token.reveal()
+            return ExchangeIdentity("mock", self.settings.mock.server_url or SIM_BASE_URL, key_fingerprint(token))
+        ex = self.settings.exchange
+        return ExchangeIdentity("live", ex.base_url, key_fingerprint(ex.access_token.reveal() if ex.access_token else None))
+
     @cached_property
     def state(self) -> Any:
         from kairos.state import StateStore
-        return StateStore(self.paths.state_file, self.paths.lock_file)
+        return StateStore(self.paths.state_file, self.paths.lock_file, identity=self.identity,
+                          extra=self._binding_extra(), notify=self._notice)
+
+    def _notice(self, line: str) -> None:
+        self.env.stderr.write(line + "\n")
+
+    def _binding_extra(self) -> dict[str, str]:
+        return {"mock_initial_krw": str(self.settings.mock.initial_krw)} if self.mock else {}
 
     @cached_property
     def ledger(self) -> Any:
         from kairos.ledger import Ledger
-        return Ledger.open(self.paths.ledger_file)
+        return Ledger.open(self.paths.ledger_file, identity=self.identity)
 
     @cached_property
     def alerts(self) -> Any:
@@ -106,6 +168,7 @@ class Context:
         """Why trading is stopped, or None when it is allowed."""
         if not self.settings.trading.enabled:
             return "trading.enabled: false"
-        if self.paths.kill_file.exists():
-            return f"kill file {self.paths.kill_file}"
+        for kill in self.paths.kill_files:
+            if kill.exists():
+                return f"kill file {kill}"
         return None

@@ -11,9 +11,12 @@ from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from kairos import crashpoints
+
+if TYPE_CHECKING:
+    from kairos.binding import ExchangeIdentity
 from kairos.errors import StateError
 from kairos.output import to_jsonable
 
@@ -36,6 +39,10 @@ SCHEMA = [
     CREATE INDEX alerts_key ON alerts(dedupe_key, at);
     CREATE TABLE plans (plan_id TEXT PRIMARY KEY, archived_at TEXT NOT NULL, status TEXT NOT NULL, payload TEXT NOT NULL);
     """,
+    # version 2: the exchange this ledger belongs to (kairos.binding)
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
 ]
 
 
@@ -51,7 +58,7 @@ class Ledger:
         self.path = path
 
     @classmethod
-    def open(cls, path: Path) -> "Ledger":
+    def open(cls, path: Path, identity: "ExchangeIdentity | None" = None) -> "Ledger":
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
@@ -60,9 +67,21 @@ class Ledger:
             conn.execute("PRAGMA synchronous=FULL")
             ledger = cls(conn, path)
             ledger._migrate()
+            if identity is not None:
+                ledger._bind(identity)
         except sqlite3.DatabaseError as exc:
             raise StateError(f"ledger {path} cannot be opened ({exc}); it was not changed") from None
         return ledger
+
+    def _bind(self, identity: "ExchangeIdentity") -> None:
+        """Record the exchange at creation (or adoption); refuse a ledger of another exchange."""
+        from kairos.binding import ExchangeIdentity, check
+
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'exchange'").fetchone()
+        if row is None:
+            self.conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('exchange', ?)", (dumps(identity.to_json()),))
+            return
+        check(f"ledger {self.path}", ExchangeIdentity.from_json(json.loads(row[0])), identity)
 
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]

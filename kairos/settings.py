@@ -177,7 +177,7 @@ class NotificationSettings:
 
 @dataclass(frozen=True)
 class PathSettings:
-    data_dir: str = "data"
+    data_dir: str = ""  # empty: data/<mode>/ under the home (mock and live never share a directory)
     log_dir: str = "logs"
 
 

@@ -7,22 +7,26 @@ Layout (schema_version 1):
     orders      immediate-rebalance order intents awaiting their result
     heartbeat   last run time per job (for --system-status)
     notices     one-time alert markers (e.g. "waiting for KRW" per plan and coin)
+    installation  this data directory's installation id and the exchange it belongs to (kairos.binding);
+                written at the first locked run, checked on every read
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import re
 import shutil
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from filelock import FileLock, Timeout
 
-from kairos import crashpoints
+from kairos import binding, crashpoints
+from kairos.binding import ExchangeIdentity
 from kairos.errors import KairosError, StateError
 from kairos.money import to_decimal
 from kairos.output import to_jsonable
@@ -47,9 +51,14 @@ def empty_state() -> dict[str, Any]:
 class StateStore:
     """Reads and atomically replaces `state.json`, guarded by a lock file."""
 
-    def __init__(self, path: Path, lock_path: Path, backups: int = BACKUPS) -> None:
+    def __init__(self, path: Path, lock_path: Path, backups: int = BACKUPS, *,
+                 identity: ExchangeIdentity | None = None, extra: dict[str, str] | None = None,
+                 notify: Callable[[str], None] | None = None) -> None:
         self.path = path
         self.lock_path = lock_path
+        self.identity = identity
+        self.extra = extra or {}
+        self.notify = notify or (lambda line: log.warning("%s", line))
         self.backup_dir = path.parent / "backups"
         self.backups = backups
         self._backed_up = False
@@ -82,7 +91,29 @@ class StateStore:
         problem = shape_problem(data)
         if problem:
             raise StateError(f"state file {name}: {problem}; it was NOT changed. {self._backup_hint()}")
+        if self.identity is not None and data.get("installation"):
+            recorded = ExchangeIdentity.from_json(data["installation"]["exchange"])
+            binding.check(f"data directory {self.path.parent}", recorded, self.identity)
         return data
+
+    def bind(self, data: dict[str, Any]) -> None:
+        """Give a state without an installation block (new, or from before bindings) its id and exchange."""
+        if self.identity is None or data.get("installation"):
+            self._compare_extra(data)
+            return
+        data["installation"] = {"id": binding.new_installation_id(), "created_at": datetime.now().astimezone().isoformat(),
+                                "exchange": self.identity.to_json(), **self.extra}
+        log.info("data directory %s bound to %s as installation %s", self.path.parent, self.identity.describe(),
+                 data["installation"]["id"])
+
+    def _compare_extra(self, data: dict[str, Any]) -> None:
+        """Settings fixed at creation (mock.initial_krw) that changed since: said, not silently ignored."""
+        recorded = data.get("installation") or {}
+        for key, value in self.extra.items():
+            if key in recorded and str(recorded[key]) != value:
+                setting = key.replace("mock_", "mock.", 1)
+                self.notify(f"notice: {setting} is now {value}, but this paper account started with "
+                                    f"{recorded[key]}; its balances are unchanged (--reset-mock --yes starts a new one)")
 
     def _backup_hint(self) -> str:
         good = self.last_good_backup()
@@ -116,7 +147,9 @@ class StateStore:
             raise LockBusy(f"another KAIROS-1 run holds {self.lock_path}") from None
         try:
             self._write_lock_info()
-            yield StateSession(self, self.read())
+            data = self.read()
+            self.bind(data)
+            yield StateSession(self, data)
         finally:
             self._clear_lock_info()
             lock.release()
@@ -190,6 +223,7 @@ class StateSession:
 
 # ---- shape: what the commands index into, checked once at load (a hand-edited file fails here, not mid-run) ----
 _TOP = {"season": dict, "rebalance": dict, "plans": list, "orders": dict, "heartbeat": dict, "notices": dict}
+_ID = re.compile(r"[a-z0-9]{8}")
 _LEG_NUMBERS = ("total", "est_krw", "qty_unit", "min_order_krw", "atr_pct")
 _LEG_INTS = ("slices", "interval_minutes", "slots_used")
 _RECORD_NUMBERS = ("executed_qty", "executed_krw", "fee", "avg_price", "amount_krw", "qty", "mid")
@@ -200,6 +234,11 @@ def shape_problem(data: dict[str, Any]) -> str | None:
     for key, kind in _TOP.items():
         if not isinstance(data[key], kind):
             return f"{key} is not a JSON {'object' if kind is dict else 'array'}"
+    installation = data.get("installation")
+    if installation is not None:
+        if not isinstance(installation, dict) or not _ID.fullmatch(str(installation.get("id"))) \
+                or not isinstance(installation.get("exchange"), dict):
+            return "installation: expected {id: 8 lowercase letters/digits, exchange: {...}}"
     if data["season"].get("regime") not in (None, "risk_on", "risk_off"):
         return f"season.regime is {data['season']['regime']!r}, expected risk_on or risk_off"
     for i, plan in enumerate(data["plans"]):

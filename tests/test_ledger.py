@@ -33,7 +33,7 @@ def order(uoid: str, at: datetime, status: str, **fields: Any) -> dict[str, Any]
 
 
 def test_a_new_ledger_has_every_table_the_schema_version_and_wal(tmp_path: Path) -> None:
-    path = tmp_path / "data" / "kairos.db"
+    path = tmp_path / "data" / "mock" / "kairos.db"
     ledger = Ledger.open(path)
     ledger.close()
     tables = {r[0] for r in raw(path, "SELECT name FROM sqlite_master WHERE type = 'table'")}

@@ -39,7 +39,7 @@ def configure(home: Path, trading: str) -> None:
 
 
 def exchange_orders(home: Path) -> list[dict]:
-    path = home / "data" / "mock_exchange.sqlite"
+    path = home / "data" / "mock" / "mock_exchange.sqlite"
     if not path.exists():
         return []
     with sqlite3.connect(path) as con:
@@ -47,11 +47,11 @@ def exchange_orders(home: Path) -> list[dict]:
 
 
 def state(home: Path) -> dict:
-    return json.loads((home / "data" / "state.json").read_text())
+    return json.loads((home / "data" / "mock" / "state.json").read_text())
 
 
 def alerts(home: Path, alert_type: str) -> int:
-    with sqlite3.connect(home / "data" / "kairos.db") as con:
+    with sqlite3.connect(home / "data" / "mock" / "kairos.db") as con:
         return con.execute("SELECT COUNT(*) FROM alerts WHERE alert_type = ?", (alert_type,)).fetchone()[0]
 
 
@@ -89,7 +89,7 @@ def test_daily_cap_counts_across_processes(tmp_path: Path) -> None:
         proc = subprocess.run([sys.executable, "kairos1_main.py", *args], cwd=ROOT, capture_output=True, text=True,
                               env={**environ, "KAIROS_NOW": now}, timeout=120)
         assert proc.returncode == 0, proc.stderr
-    with sqlite3.connect(tmp_path / "data" / "kairos.db") as con:
+    with sqlite3.connect(tmp_path / "data" / "mock" / "kairos.db") as con:
         traded = sum(float(r[0]) for r in con.execute("SELECT executed_krw FROM orders"))
         refused = con.execute("SELECT COUNT(*) FROM alerts WHERE alert_type='critical_risk'").fetchone()[0]
     assert 0 < traded <= 400000
@@ -118,7 +118,7 @@ def test_kill_switch_in_twap_reconciles_but_sends_nothing(tmp_path: Path) -> Non
     st = state(tmp_path)
     leg = st["plans"][0]["legs"][0]
     leg["orders"][-1]["status"] = "unknown"
-    (tmp_path / "data" / "state.json").write_text(json.dumps(st))
+    (tmp_path / "data" / "mock" / "state.json").write_text(json.dumps(st))
     (tmp_path / "data" / "KILL").touch()
     for _ in range(3):
         clock.advance(minutes=30)

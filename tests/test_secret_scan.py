@@ -60,7 +60,7 @@ def write_config(home: Path, slack_port: int, smtp_port: int) -> None:
 
 def test_no_secret_anywhere_after_a_full_lifecycle(tmp_path: Path) -> None:
     clock = FixedClock(START)
-    app = paper_exchange(tmp_path / "data" / "mock_exchange.sqlite", clock=clock,
+    app = paper_exchange(tmp_path / "data" / "mock" / "mock_exchange.sqlite", clock=clock,
                          credentials=Credentials(Secret(ACCESS), Secret(SECRET)))
     outputs: list[str] = []
     codes: list[int] = []
@@ -86,7 +86,7 @@ def test_no_secret_anywhere_after_a_full_lifecycle(tmp_path: Path) -> None:
         app.faults.add(Fault(kind="http_5xx", path="/public/v2/chart*", count=50))
         assert run("--weekly-analysis") == 1  # forced error: the exchange fails, no decision
         app.faults.clear()
-        (tmp_path / "data" / "state.json").write_text("{ truncated", encoding="utf-8")
+        (tmp_path / "data" / "mock" / "state.json").write_text("{ truncated", encoding="utf-8")
         assert run("--process-twap") == 3  # forced error: corrupt state file
         # the request path IS the webhook (where it is sent); what must stay clean is what is sent
         slack_bodies = [json.dumps(r["json"], ensure_ascii=False) + str(r["headers"]) for r in slack.requests]

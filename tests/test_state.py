@@ -22,7 +22,7 @@ NOW = "2026-11-23T00:00:00Z"
 
 
 def store(tmp_path: Path) -> StateStore:
-    return StateStore(tmp_path / "data" / "state.json", tmp_path / "data" / "kairos.lock")
+    return StateStore(tmp_path / "data" / "mock" / "state.json", tmp_path / "data" / "mock" / "kairos.lock")
 
 
 def save_run(tmp_path: Path, data: dict) -> StateStore:
@@ -204,7 +204,7 @@ def test_cli_stops_with_exit_3_one_line_naming_the_backup_and_leaves_the_file(
     assert str(installed.backup_dir / "state.json.1") in lines[0]
     assert installed.path.read_bytes() == corrupt  # not reset, not rewritten
     assert {p: p.read_bytes() for p in installed.backup_files()} == backups
-    with SqliteStore(tmp_path / "data" / "mock_exchange.sqlite").transaction() as tx:
+    with SqliteStore(tmp_path / "data" / "mock" / "mock_exchange.sqlite").transaction() as tx:
         assert tx.all_orders() == []  # nothing was traded
 
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from kairos.binding import order_uid
 from kairos.clock import to_ms
 from kairos.coinone.models import MarketRules, OrderRequest
 from kairos.commands import plan_view, season
@@ -319,7 +320,7 @@ def submit(ctx: Context, executor: Executor, st: dict[str, Any], plan_id: str, i
     ask, bid = ticker.ask, ticker.bid
     ticks = rules[coin].ticks
     guard = guard_price(intent.side.value, ask, bid, ctx.settings.strategy.rebalance.max_slippage, ticks.round_down, ticks.round_up)
-    uoid = f"{plan_id}-{coin.lower()}-{intent.side.value.lower()}-a1"
+    uoid = order_uid(st["installation"]["id"], plan_id, coin, f"{intent.side.value.lower()}-a1")
     if uoid in st["orders"]:
         raise StateError(f"order id {uoid} already recorded in the state file; refusing to send it twice")
     request = OrderRequest.market_buy(coin, size, guard, uoid) if is_buy else OrderRequest.market_sell(coin, size, guard, uoid)

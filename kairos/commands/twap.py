@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from kairos.binding import order_uid
 from kairos.coinone.models import OrderRequest
 from kairos.commands.common import MarketView, current_regime, read_market, snapshot_and_check
 from kairos.context import Context
@@ -182,7 +183,7 @@ class Tick:
         guard = guard_price(leg["side"], ask, bid, self.ctx.settings.strategy.rebalance.max_slippage, ticks.round_down, ticks.round_up)
         slot = leg["slots_used"]
         attempt = 1 + sum(1 for o in leg["orders"] if o.get("slot") == slot)
-        uoid = f"{plan['plan_id']}-{coin.lower()}-s{slot:03d}-a{attempt}"
+        uoid = order_uid(self.state["installation"]["id"], plan["plan_id"], coin, f"s{slot:03d}-a{attempt}")
         request = (OrderRequest.market_buy(coin, size, guard, uoid) if is_buy
                    else OrderRequest.market_sell(coin, size, guard, uoid))
         krw_value = size if is_buy else size * bid

@@ -43,7 +43,7 @@ def test_mock_backtest_over_the_simulator_history_then_offline_rerun(tmp_path: P
     assert all(line.startswith("[모의 거래소]") for line in out.splitlines())
 
     # Second run: the cache covers every day, so the simulator must not see a single request.
-    counting = CountingApp(paper_exchange(tmp_path / "data" / "mock_exchange.sqlite", clock=FixedClock(NOW)))
+    counting = CountingApp(paper_exchange(tmp_path / "data" / "mock" / "mock_exchange.sqlite", clock=FixedClock(NOW)))
     code, again, err = run_cli(tmp_path, "--backtest", "--lang", "en", clock=FixedClock(NOW), sim_app=counting)
     assert code == 0, err
     assert counting.calls == 0

@@ -131,11 +131,11 @@ class Kairos:
     # ---- what happened ------------------------------------------------------------------------------
     @property
     def state_file(self) -> Path:
-        return self.home / "data" / "state.json"
+        return self.home / "data" / "mock" / "state.json"
 
     @property
     def ledger_file(self) -> Path:
-        return self.home / "data" / "kairos.db"
+        return self.home / "data" / "mock" / "kairos.db"
 
     def state(self) -> dict[str, Any]:
         return json.loads(self.state_file.read_text(encoding="utf-8"))
@@ -148,11 +148,16 @@ class Kairos:
         return plans[-1] if plan_id is None else next(p for p in plans if p["plan_id"] == plan_id)
 
     def orders(self, prefix: str = "") -> list[Order]:
-        """Every order the exchange received (oldest first), optionally only user_order_ids with `prefix`."""
+        """Every order the exchange received (oldest first), optionally only user_order_ids containing `prefix`
+        (a KAIROS-1 id starts with k1-<installation>-, so tests name the part after it)."""
         with self.app.store.transaction() as tx:
             self.app.engine.sync(tx, self.app.now_ms())
             orders = tx.all_orders()
-        return [o for o in orders if (o.user_order_id or "").startswith(prefix)]
+        return [o for o in orders if prefix in (o.user_order_id or "")]
+
+    @property
+    def installation(self) -> str:
+        return self.state()["installation"]["id"]
 
     def balance(self, currency: str) -> Decimal:
         """Available + locked."""

@@ -119,4 +119,4 @@ def test_the_exchange_client_is_never_built(tmp_path: Path) -> None:
         configure(tmp_path, slack_url=slack.url)
         code, _, _ = run_cli(tmp_path)
     assert code == 0
-    assert not (tmp_path / "data" / "mock_exchange.sqlite").exists()  # the in-process simulator's account file
+    assert not (tmp_path / "data" / "mock" / "mock_exchange.sqlite").exists()  # the in-process simulator's account file

@@ -158,7 +158,7 @@ def dead_pid() -> int:
 
 
 def test_stale_lock(tmp_path: Path) -> None:
-    info = tmp_path / "data" / "kairos.lock.info"
+    info = tmp_path / "data" / "mock" / "kairos.lock.info"
     info.parent.mkdir(parents=True)
     pid = dead_pid()
     info.write_text(json.dumps({"pid": pid, "since": "2026-01-05T08:45:00+09:00"}), encoding="utf-8")
@@ -176,7 +176,7 @@ def test_stale_lock(tmp_path: Path) -> None:
 
 
 def test_corrupt_state_file_fails(tmp_path: Path) -> None:
-    state = tmp_path / "data" / "state.json"
+    state = tmp_path / "data" / "mock" / "state.json"
     state.parent.mkdir(parents=True)
     state.write_text("{", encoding="utf-8")
     run = status(tmp_path, T0)

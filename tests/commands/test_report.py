@@ -54,7 +54,7 @@ def cli(home: Path, now: datetime, *args: str, sim_app: Any = None) -> Run:
 
 def exchange(home: Path, now: datetime, initial_krw: int | None = None) -> Any:
     """The paper account the CLI uses in mock mode (same file), on a clock of our own."""
-    return paper_exchange(home / "data" / MOCK.exchange_file, clock=FixedClock(now), seed=MOCK.seed,
+    return paper_exchange(home / "data" / "mock" / MOCK.exchange_file, clock=FixedClock(now), seed=MOCK.seed,
                           initial_krw=initial_krw, credentials=Credentials(Secret(MOCK.access_token), Secret(MOCK.secret_key)))
 
 
@@ -99,7 +99,7 @@ def write_config(home: Path, settings: dict[str, Any]) -> None:
 
 def hand_ledger(home: Path, snaps: list[tuple[Any, ...]] = SNAPS) -> None:
     write_config(home, ONE_COIN)
-    ledger = Ledger.open(home / "data" / "kairos.db")
+    ledger = Ledger.open(home / "data" / "mock" / "kairos.db")
     for n, total, price, qty, krw in snaps:
         value = D(qty) * D(price)
         coins = {"BTC": {"qty": qty, "price": price, "value": str(value), "weight": str(value / D(total))}}
@@ -225,7 +225,7 @@ def test_after_a_short_twap_run_figures_match_the_ledger(tmp_path: Path) -> None
     doc = cli(tmp_path, now, "--performance-report", "30", "--json").json()
     assert text.code == 0, text.err
 
-    db = sqlite3.connect(tmp_path / "data" / "kairos.db")
+    db = sqlite3.connect(tmp_path / "data" / "mock" / "kairos.db")
     db.row_factory = sqlite3.Row
     snaps = db.execute("SELECT at, total_krw FROM snapshots ORDER BY at, id").fetchall()
     orders = db.execute("SELECT * FROM orders WHERE CAST(executed_qty AS REAL) > 0").fetchall()

@@ -30,11 +30,12 @@ def start_plan(k: Kairos) -> dict[str, Any]:
 
 
 def uoid(plan: dict[str, Any], slot: int, attempt: int = 1) -> str:
+    """The part of a slice's user_order_id after k1-<installation>-."""
     return f"{plan['plan_id']}-eth-s{slot:03d}-a{attempt}"
 
 
 def record(k: Kairos, plan: dict[str, Any], user_order_id: str) -> dict[str, Any]:
-    [found] = [o for o in k.plan(plan["plan_id"])["legs"][0]["orders"] if o["uoid"] == user_order_id]
+    [found] = [o for o in k.plan(plan["plan_id"])["legs"][0]["orders"] if o["uoid"].endswith("-" + user_order_id)]
     return found
 
 
@@ -104,7 +105,7 @@ def test_a_killed_tick_is_reconciled_by_the_next_one_without_a_duplicate(make_ka
         found = record(real, plan, uoid(plan, 1))
         assert (found["status"], found["order_id"]) == ("done", on_exchange[0].order_id)
         assert Decimal(found["executed_krw"]) == on_exchange[0].traded_amount
-        [row] = real.ledger("SELECT status, executed_krw FROM orders WHERE user_order_id = ?", (uoid(plan, 1),))
+        [row] = real.ledger("SELECT status, executed_krw FROM orders WHERE user_order_id LIKE '%-' || ?", (uoid(plan, 1),))
         assert (row["status"], Decimal(row["executed_krw"])) == ("done", on_exchange[0].traded_amount)
         assert len(real.orders(plan["plan_id"])) == 2  # slot 1 ran once, and slot 2 is not due yet
     else:
@@ -156,7 +157,7 @@ def test_a_tick_while_another_run_holds_the_lock_exits_quietly_and_does_nothing(
     start_plan(k)
     k.at(START + timedelta(minutes=30))
     before, orders = sha256(k.state_file), len(k.orders())
-    with FileLock(str(k.home / "data" / "kairos.lock")):
+    with FileLock(str(k.home / "data" / "mock" / "kairos.lock")):
         r = k("--process-twap")
     assert (r.code, r.err) == (0, "")
     assert BUSY in r.out

@@ -78,7 +78,7 @@ def test_schedule_end_to_end(kairos: Kairos, threshold: str, slices: int, interv
     assert [o["slot"] for o in leg["orders"]] == list(range(slices))
     # slot k runs at start + k × interval exactly (the ticks land on every slot)
     assert [o.ordered_at for o in orders] == [at_ms(START + timedelta(minutes=interval * n)) for n in range(slices)]
-    assert [o.user_order_id for o in orders] == [f"{plan['plan_id']}-eth-s{n:03d}-a1" for n in range(slices)]
+    assert [o.user_order_id for o in orders] == [f"k1-{k.installation}-{plan['plan_id']}-eth-s{n:03d}-a1" for n in range(slices)]
     assert all(o.type == "MARKET" and o.limit_price is not None for o in orders)
     assert_reached(k, plan)
     [archived] = k.ledger("SELECT status FROM plans WHERE plan_id = ?", (plan["plan_id"],))

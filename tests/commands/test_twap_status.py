@@ -81,7 +81,7 @@ def test_status_prints_the_seed_format_and_json_gives_the_same_numbers(kairos: K
 def test_status_shows_cost_against_arrival_and_reads_no_lock(kairos: Kairos) -> None:
     k = kairos
     assert k("--quarterly-rebalance-twap").code == 0
-    with FileLock(str(k.home / "data" / "kairos.lock")):  # a tick is running: status still answers
+    with FileLock(str(k.home / "data" / "mock" / "kairos.lock")):  # a tick is running: status still answers
         r = k("--twap-status", sim_app=NoExchange())
     assert r.code == 0
     assert "평균 체결가:" in r.out and "도착가 대비" in r.out

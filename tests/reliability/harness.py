@@ -41,7 +41,7 @@ ADMIN_TOKEN = "sim-access-token-0000"
 SHORT_SCHEDULE: dict[str, Any] = {"execution": {"calm": {"slices": 3, "interval_minutes": 15},
                                                 "volatile": {"slices": 4, "interval_minutes": 15}}}
 UNRESOLVED = ("intent", "unknown", "submitted", "open")
-UOID = re.compile(r"^(?P<plan>.+)-(?P<coin>[a-z0-9]+)-s(?P<slot>\d{3})-a(?P<attempt>\d+)$")
+UOID = re.compile(r"^k1-(?P<installation>[a-z0-9]{8})-(?P<plan>.+)-(?P<coin>[a-z0-9]+)-s(?P<slot>\d{3})-a(?P<attempt>\d+)$")
 KILLED = -signal.SIGKILL
 
 
@@ -221,7 +221,7 @@ class Install:
 
     @property
     def state_file(self) -> Path:
-        return self.home / "data" / "state.json"
+        return self.home / "data" / "mock" / "state.json"
 
     def state(self) -> dict[str, Any]:
         """The state file, parsed (an empty state when there is none yet); raises if it does not parse."""
@@ -231,7 +231,7 @@ class Install:
 
     def ledger(self, sql: str) -> list[dict[str, Any]]:
         """Rows of a read-only query on the ledger (none when it does not exist yet)."""
-        path = self.home / "data" / "kairos.db"
+        path = self.home / "data" / "mock" / "kairos.db"
         if not path.exists():
             return []
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -338,7 +338,7 @@ def check_targets(report: Audit, sim_orders: list[dict[str, Any]], state: Mappin
     """Per plan leg: what the exchange executed vs the leg's total, within one minimum order (or qty unit)."""
     for plan in state.get("plans", []):
         for leg in plan["legs"]:
-            prefix = f"{plan['plan_id']}-{leg['target'].lower()}-s"
+            prefix = f"k1-{state['installation']['id']}-{plan['plan_id']}-{leg['target'].lower()}-s"
             mine = [o for o in sim_orders if (o.get("user_order_id") or "").startswith(prefix)]
             qty = sum((Decimal(str(o.get("executed_qty") or 0)) for o in mine), Decimal(0))
             krw = sum((Decimal(str(o.get("traded_amount") or 0)) for o in mine), Decimal(0))
@@ -424,9 +424,9 @@ class Lifecycle:
         dst.mkdir(parents=True, exist_ok=True)
         copy_sqlite(self.sim.state_file, dst / "exchange.sqlite")
         shutil.copytree(self.install.home, dst / "home", ignore=shutil.ignore_patterns("kairos.db*", "*.lock*"))
-        db = self.install.home / "data" / "kairos.db"
+        db = self.install.home / "data" / "mock" / "kairos.db"
         if db.exists():
-            copy_sqlite(db, dst / "home" / "data" / "kairos.db")
+            copy_sqlite(db, dst / "home" / "data" / "mock" / "kairos.db")
 
     @classmethod
     def from_snapshot(cls, snap: Path, root: Path, now: datetime, settings: Mapping[str, Any] | None = None) -> "Lifecycle":

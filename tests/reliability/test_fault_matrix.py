@@ -197,12 +197,12 @@ class World:
             return tx.all_orders()
 
     def state(self) -> dict[str, Any]:
-        path = self.home / "data" / "state.json"
+        path = self.home / "data" / "mock" / "state.json"
         return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"plans": [], "orders": {}}
 
     def ledger_uoids(self) -> dict[str, str]:
         import sqlite3
-        path = self.home / "data" / "kairos.db"
+        path = self.home / "data" / "mock" / "kairos.db"
         if not path.exists():
             return {}
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -217,7 +217,7 @@ class World:
 
     def copy_to(self, dst: Path) -> "World":
         shutil.copytree(self.home, dst, ignore=shutil.ignore_patterns("*.sqlite*", "kairos.db*", "*.lock*", "logs"))
-        for db in (Path("exchange.sqlite"), Path("data/kairos.db")):
+        for db in (Path("exchange.sqlite"), Path("data/mock/kairos.db")):
             if (self.home / db).exists():
                 copy_sqlite(self.home / db, dst / db)
         return World(dst, self.model, self.clock.now())

@@ -267,7 +267,7 @@ def real_state() -> Iterator[bytes]:
     with scratch_dir("fuzz-state") as home:
         env = Env(stdout=io.StringIO(), stderr=io.StringIO(), environ={}, home=home, clock=FixedClock(START))
         assert main(["--quarterly-rebalance-twap", "--mock"], env=env) == 0, env.stderr.getvalue()  # type: ignore[attr-defined]
-        yield (home / "data" / "state.json").read_bytes()
+        yield (home / "data" / "mock" / "state.json").read_bytes()
 
 
 @st.composite
@@ -324,7 +324,7 @@ def test_cli_refuses_a_damaged_state_file_with_exit_3(real_state: bytes, slow_mo
     the same way (exit 3) unless it is still a state the commands can use.
     """
     with scratch_dir("fuzz-cli") as home:
-        state, log = home / "data" / "state.json", home / "logs" / "kairos.log"
+        state, log = home / "data" / "mock" / "state.json", home / "logs" / "kairos.log"
         state.parent.mkdir(parents=True)
 
         @settings(max_examples=examples(slow_mode, 25, 400), **COMMON)
