@@ -3,25 +3,36 @@
 The write-ahead contract (DESIGN §3): an order's record — with its deterministic lowercase
 `user_order_id` — is saved to the state file with status `intent` *before* the request; the
 returned order id after it. A run that dies in between leaves an `intent`/`unknown` record that
-the next run looks up by `user_order_id`; only after `lost_order_checks` "not found" answers on
-separate runs is it declared `lost` (and the caller may retry under a new attempt id).
+the next run looks up by `user_order_id`.
+
+"Lost" is a conclusion from the exchange, never from a counter of our own runs. An unresolved
+record becomes `lost` only when all of these hold: `execution.lost_after_minutes` have passed since
+its intent; order/detail by `user_order_id` answers not-found (on at least `lost_order_checks`
+separate runs); and the account's active orders and completed orders of that market since the
+intent hold no order that is, or could be, this one (an order id we do not know whose
+`user_order_id` the exchange does not tell us keeps the record unresolved). A lost record is still
+watched until its plan ends (+ grace): a late order found then is adopted with its fills.
+
+On submit, only an answer that proves the order was not placed (a request/order refusal code, or
+a rate-limit / maintenance code) makes the record `rejected`; anything else stays `unknown`.
 Safety rails are checked before the intent is written, so a refusal never leaves a half-written
 intent.
 """
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from kairos import crashpoints
-from kairos.clock import KST
+from kairos.clock import KST, to_ms
 from kairos.coinone.models import Order, OrderRequest
 from kairos.core.twap import slippage_bps
 from kairos.errors import (
-    DuplicateOrderId, InsufficientBalance, OrderNotFound, OrderRejected, ProtocolError, SafetyStop,
-    TemporaryExchangeError,
+    AuthError, DuplicateOrderId, ExchangeError, InsufficientBalance, OrderNotFound, RequestRejected,
+    SafetyStop, TemporaryExchangeError,
 )
 from kairos.money import ZERO
 
@@ -29,6 +40,21 @@ log = logging.getLogger("kairos.execution")
 
 UNRESOLVED = ("intent", "unknown", "submitted")
 OPEN = "open"
+LOST = "lost"
+HISTORY_PAGES = 5  # completed-order pages (100 rows each) read before giving up on proving absence
+
+
+class CeilingBreached(SafetyStop):
+    """A leg would execute more than its total (exit 4): what the exchange says it filled + the order > total."""
+
+
+@dataclass
+class Evidence:
+    """What the account's order lists say about one market since a moment (read once per run)."""
+
+    uoids: dict[str, str] = field(default_factory=dict)  # user_order_id → order_id, where the exchange said so
+    unexplained: set[str] = field(default_factory=set)  # order ids we do not know, whose user_order_id is unknown
+    complete: bool = True  # False when the history was longer than we read
 
 
 def day_bounds(now: datetime) -> tuple[datetime, datetime]:
@@ -55,6 +81,8 @@ class Executor:
         self.kind = kind
         self.client = ctx.client
         self.clock = ctx.clock
+        self._evidence: dict[str, tuple[datetime, Evidence]] = {}
+        self._known: set[str] | None = None
 
     # ---- safety ------------------------------------------------------------------------------
     def check_rails(self, request: OrderRequest, krw_value: Decimal, still_needed_krw: Decimal | None) -> None:
@@ -98,11 +126,17 @@ class Executor:
             else:
                 log.warning("order %s: result unknown (%s); will reconcile by user_order_id", request.user_order_id, exc)
                 record["status"] = "unknown"
-        except OrderRejected as exc:
+        except RequestRejected as exc:  # 103, 105, 107, 108, 109, 161-167, 306-311 …: proves it was not placed
             record.update(status="rejected", error=str(exc), error_code=exc.code,
                           insufficient=isinstance(exc, InsufficientBalance))
-        except ProtocolError as exc:  # an unreadable answer: the order may exist; look it up next run
-            log.warning("order %s: unreadable answer (%s); will reconcile by user_order_id", request.user_order_id, exc)
+        except AuthError as exc:  # the request was not accepted at all; a human must fix the keys
+            record.update(status="rejected", error=str(exc), error_code=exc.code)
+            self.session.save()
+            self._ledger_row(record, plan_id)
+            raise
+        except ExchangeError as exc:  # an unreadable answer or an unmapped code: it may exist; look it up later
+            log.warning("order %s: answer does not prove it was refused (%s); will reconcile by user_order_id",
+                        request.user_order_id, exc)
             record["status"] = "unknown"
         else:
             crashpoints.hit("order.placed")
@@ -122,8 +156,10 @@ class Executor:
                 order = self.client.order_detail(record["target"], user_order_id=record["uoid"])
         except OrderNotFound:
             self._not_found(record)
-        except TemporaryExchangeError as exc:
-            log.warning("order %s: detail unavailable (%s); will retry next run", record["uoid"], exc)
+        except AuthError:
+            raise
+        except ExchangeError as exc:  # 107, 313, an unmapped code, a 5xx, a cut-off body: not an answer
+            log.warning("order %s: detail not usable (%s); left unresolved, checked again next run", record["uoid"], exc)
             return
         else:
             apply_fills(record, order)
@@ -132,7 +168,7 @@ class Executor:
         self.session.save()
 
     def reconcile(self, record: dict[str, Any], plan_id: str | None, run_id: str) -> None:
-        """Resolve an intent/unknown/open record; counts "not found" at most once per run."""
+        """Resolve an intent/unknown/open record; a "not found" counts at most once per run."""
         if record.get("status") not in (*UNRESOLVED, OPEN):
             return
         if record.get("status") != "submitted" and record.get("checked_run") == run_id:
@@ -145,9 +181,115 @@ class Executor:
             record["status"] = "unknown"  # the exchange gave us an id, so it exists: never declare it lost
             return
         record["not_found"] = int(record.get("not_found", 0)) + 1
-        limit = self.ctx.settings.execution.lost_order_checks
-        record["status"] = "lost" if record["not_found"] >= limit else "unknown"
-        log.warning("order %s not found on the exchange (%d/%d)", record["uoid"], record["not_found"], limit)
+        record["status"] = "unknown"
+        created = datetime.fromisoformat(record["created_at"])
+        ex = self.ctx.settings.execution
+        waited = self.clock.now() - created
+        if waited < timedelta(minutes=ex.lost_after_minutes) or record["not_found"] < ex.lost_order_checks:
+            log.warning("order %s not found on the exchange yet (%d answers, %d min since its intent); still unresolved",
+                        record["uoid"], record["not_found"], int(waited.total_seconds() // 60))
+            return
+        evidence = self.evidence(record["target"], created)
+        if record["uoid"] in evidence.uoids:  # the lists know it although detail did not: adopt it by its id
+            record["order_id"] = evidence.uoids[record["uoid"]]
+            log.warning("order %s found in the account's order lists as %s", record["uoid"], record["order_id"])
+            return
+        if evidence.unexplained or not evidence.complete:
+            log.warning("order %s: not found by user_order_id, but %s on %s cannot be told apart from it; "
+                        "still unresolved", record["uoid"],
+                        f"{len(evidence.unexplained)} unknown order(s)" if evidence.unexplained else "a long history",
+                        record["target"])
+            return
+        record.update(status=LOST, lost_at=self.clock.now().isoformat())
+        log.warning("order %s declared lost: not found by user_order_id after %d min, and not in the account's "
+                    "active or completed orders of %s", record["uoid"], int(waited.total_seconds() // 60), record["target"])
+
+    # ---- what the account's order lists say ----------------------------------------------------
+    def evidence(self, target: str, since: datetime) -> Evidence:
+        """Active and completed orders of one market since `since` (cached for the run, widest window kept)."""
+        cached = self._evidence.get(target)
+        if cached is not None and cached[0] <= since:
+            return cached[1]
+        found = Evidence()
+        known = self.known_order_ids()
+        rows: list[tuple[str, str | None]] = [(o.order_id, o.user_order_id) for o in self.client.active_orders(target)]
+        start = to_ms(since - timedelta(minutes=1))
+        end = to_ms(self.clock.now())
+        before: str | None = None
+        for _page in range(HISTORY_PAGES):
+            page = self.client.completed_orders(max(start, end - 89 * 86_400_000), end, target, to_trade_id=before)
+            rows.extend((t.order_id, t.user_order_id) for t in page)
+            if len(page) < 100:
+                break
+            before = page[-1].trade_id
+        else:
+            found.complete = False
+        for order_id, uoid in rows:
+            if uoid:
+                found.uoids[uoid] = order_id
+            elif order_id not in known:
+                found.unexplained.add(order_id)
+        for order_id in sorted(found.unexplained):  # detail by order id may tell its user_order_id
+            try:
+                uoid = self.client.order_detail(target, order_id=order_id).user_order_id
+            except ExchangeError:
+                continue
+            if uoid:
+                found.uoids[uoid] = order_id
+                found.unexplained.discard(order_id)
+        self._evidence[target] = (since, found)
+        return found
+
+    def known_order_ids(self) -> set[str]:
+        """Every exchange order id this installation has recorded (state file and ledger)."""
+        if self._known is None:
+            ids = {r.get("order_id") for r in all_records(self.session.data)}
+            ids |= self.ledger.order_ids()
+            self._known = {i for i in ids if i}
+        return self._known
+
+    def watch_lost(self) -> list[dict[str, Any]]:
+        """Re-read the order lists once per market that has lost records still watched; adopt late orders.
+
+        Returns the adopted records (already refreshed, logged and alerted once each).
+        """
+        now = self.clock.now()
+        grace = timedelta(minutes=self.ctx.settings.execution.expiry_grace_minutes)
+        watched: dict[str, list[tuple[dict[str, Any], str | None]]] = {}
+        for plan_id, record, until in lost_records(self.session.data):
+            if until is None or now <= until + grace:
+                watched.setdefault(record["target"], []).append((record, plan_id))
+        adopted = []
+        for target, records in watched.items():
+            since = min(datetime.fromisoformat(r["created_at"]) for r, _ in records)
+            try:
+                evidence = self.evidence(target, since)
+            except ExchangeError as exc:
+                log.warning("lost-order watch on %s skipped this run (%s)", target, exc)
+                continue
+            for record, plan_id in records:
+                order_id = evidence.uoids.get(record["uoid"])
+                if order_id is None:
+                    continue
+                record.update(status="unknown", order_id=order_id, late=True)
+                self.refresh(record, plan_id)
+                adopted.append(record)
+                log.warning("late order adopted: %s (%s) executed %s %s", record["uoid"], order_id,
+                            record.get("executed_qty"), record["target"])
+                self.ctx.alerts.send("critical_risk", f"Late order adopted: {record['uoid']}",
+                                     [f"{record['target']} {record['side']}: the exchange accepted it after it was "
+                                      f"declared lost; executed {record.get('executed_qty', '0')} "
+                                      f"({record.get('executed_krw', '0')} KRW). Its fill now counts toward its leg."],
+                                     dedupe_key=f"late_order:{record['uoid']}")
+        return adopted
+
+    # ---- the hard ceiling -----------------------------------------------------------------------------
+    @staticmethod
+    def check_ceiling(what: str, total: Decimal, executed: Decimal, size: Decimal, tolerance: Decimal) -> None:
+        """CeilingBreached unless executed (as the exchange says) + this order stays within total + tolerance."""
+        if executed + size > total + tolerance:
+            raise CeilingBreached(f"{what}: the exchange reports {executed} executed; another {size} would exceed the "
+                                  f"planned total {total} by more than {tolerance}; no order sent")
 
     def _ledger_row(self, record: dict[str, Any], plan_id: str | None) -> None:
         now = self.clock.now().isoformat()
@@ -170,6 +312,27 @@ def apply_fills(record: dict[str, Any], order: Order) -> None:
     mid = Decimal(record.get("mid") or 0)
     if order.executed_qty > 0 and mid > 0:
         record["slippage_bps"] = str(slippage_bps(record["side"], mid, order.average_executed_price))
+
+
+def all_records(state: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    """Every order record in the state: TWAP leg orders and immediate orders."""
+    for plan in state.get("plans", []):
+        for leg in plan["legs"]:
+            yield from leg["orders"]
+    yield from state.get("orders", {}).values()
+
+
+def lost_records(state: dict[str, Any]) -> Iterable[tuple[str | None, dict[str, Any], datetime | None]]:
+    """(plan id, record, until) for every lost record: until = its plan's end (immediate: intent + 1 day)."""
+    for plan in state.get("plans", []):
+        end = datetime.fromisoformat(plan["end_at"])
+        for leg in plan["legs"]:
+            for record in leg["orders"]:
+                if record.get("status") == LOST:
+                    yield plan["plan_id"], record, end
+    for record in state.get("orders", {}).values():
+        if record.get("status") == LOST:
+            yield record.get("plan_id"), record, datetime.fromisoformat(record["created_at"]) + timedelta(days=1)
 
 
 def executed(record: dict[str, Any], unit: str) -> Decimal:

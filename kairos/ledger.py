@@ -163,6 +163,10 @@ class Ledger:
             sql, params = sql + " AND plan_id = ?", [*params, plan_id]
         return [dict(r) for r in self.read(sql + " ORDER BY created_at, user_order_id", tuple(params))]
 
+    def order_ids(self) -> set[str]:
+        """Every exchange order id the ledger has recorded."""
+        return {r[0] for r in self.read("SELECT order_id FROM orders WHERE order_id IS NOT NULL")}
+
     def traded_krw(self, since: datetime, until: datetime) -> Decimal:
         """KRW committed by orders created in [since, until): executed value, or the order size while unknown."""
         rows = self.read("SELECT status, amount_krw, qty, mid_price, executed_krw FROM orders "

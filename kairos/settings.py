@@ -111,6 +111,7 @@ class ExecutionSettings:
     max_slice_multiple: Decimal = setting(D(2), lo=D(1), hi=D(10))
     expiry_grace_minutes: int = setting(360, lo=D(0), hi=D(10080))
     lost_order_checks: int = setting(3, lo=D(1), hi=D(50))
+    lost_after_minutes: int = setting(30, lo=D(5), hi=D(10080))
 
 
 @dataclass(frozen=True)

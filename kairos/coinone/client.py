@@ -161,8 +161,12 @@ class CoinoneClient:
         # active rows carry no `status` field (fact sheet §3.8): by definition they are open
         return [Order.parse({**r, "status": r.get("status") or "LIVE"}) for r in _rows(body, "active_orders")]
 
-    def completed_orders(self, from_ms: int, to_ms: int, target: str | None = None, size: int = 100) -> list[Trade]:
+    def completed_orders(self, from_ms: int, to_ms: int, target: str | None = None, size: int = 100,
+                         to_trade_id: str | None = None) -> list[Trade]:
+        """Fills of the window, newest first; `to_trade_id` pages to older rows."""
         params: dict[str, Any] = {"size": size, "from_ts": from_ms, "to_ts": to_ms}
+        if to_trade_id:
+            params["to_trade_id"] = to_trade_id
         path = "/v2.1/order/completed_orders/all"
         if target:
             params.update(self._pair(target))

@@ -106,14 +106,17 @@ class Trade:
     qty: Decimal
     fee: Decimal
     timestamp: int
+    user_order_id: str | None = None  # not documented for these rows; read when the exchange sends it
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> "Trade":
         w = "completed_order"
+        uoid = raw.get("user_order_id")
         return cls(str(raw.get("trade_id", "")), text(raw, "order_id", where=w),
                    text(raw, "target_currency", where=w, upper=True), flag(raw, "is_ask", where=w),
                    dec(raw, "price", where=w), dec(raw, "qty", where=w),
-                   dec(raw, "fee", where=w, default=ZERO), integer(raw, "timestamp", where=w))
+                   dec(raw, "fee", where=w, default=ZERO), integer(raw, "timestamp", where=w),
+                   uoid if isinstance(uoid, str) and uoid else None)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ only planned once every earlier order's result is known (reconciled by user_orde
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +24,7 @@ from kairos.core.allocation import crypto_ratio
 from kairos.core.rebalance import RebalancePlan, plan_rebalance
 from kairos.core.types import OrderIntent, Regime, Side
 from kairos.errors import DataError, ExchangeError, KairosError, StateError
-from kairos.execution import OPEN, UNRESOLVED, Executor, guard_price
+from kairos.execution import LOST, OPEN, UNRESOLVED, Executor, guard_price
 from kairos.money import ZERO, fmt_krw, fmt_qty, round_down
 from kairos import plans as P, signals
 
@@ -184,7 +184,8 @@ def reconcile_all(ctx: Context, executor: Executor, st: dict[str, Any], now: dat
         executor.reconcile(record, record.get("plan_id"), run_id)
     for plan, _leg, order in list(P.plans_with_unresolved(st)):
         executor.reconcile(order, plan["plan_id"], run_id)
-    forget_resolved(st)
+    executor.watch_lost()
+    forget_resolved(st, now)
     unknown = [r for r in st["orders"].values() if r["status"] in UNRESOLVED] + \
               [o for _p, _l, o in P.plans_with_unresolved(st) if o["status"] in UNRESOLVED]
     if unknown:
@@ -193,9 +194,14 @@ def reconcile_all(ctx: Context, executor: Executor, st: dict[str, Any], now: dat
     return True
 
 
-def forget_resolved(st: dict[str, Any]) -> None:
-    """Immediate-order records leave the state once resolved (the ledger keeps them)."""
-    st["orders"] = {k: r for k, r in st["orders"].items() if r["status"] in (*UNRESOLVED, OPEN)}
+def forget_resolved(st: dict[str, Any], now: datetime | None = None) -> None:
+    """Immediate-order records leave the state once resolved (the ledger keeps them); lost ones stay watched
+    for a day after their intent (see execution.lost_records)."""
+    def keep(r: dict[str, Any]) -> bool:
+        if r["status"] == LOST:
+            return now is None or now <= datetime.fromisoformat(r["created_at"]) + timedelta(days=2)
+        return r["status"] in (*UNRESOLVED, OPEN)
+    st["orders"] = {k: r for k, r in st["orders"].items() if keep(r)}
 
 
 def supersede(ctx: Context, executor: Executor, plan: dict[str, Any], now: datetime) -> None:

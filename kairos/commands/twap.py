@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +19,7 @@ from kairos.commands.common import MarketView, current_regime, read_market, snap
 from kairos.context import Context
 from kairos.core import twap
 from kairos.errors import SafetyStop
-from kairos.execution import OPEN, UNRESOLVED, Executor, guard_price
+from kairos.execution import OPEN, UNRESOLVED, Executor, guard_price, lost_records
 from kairos.money import ZERO, fmt_krw, fmt_qty
 from kairos import plans as P, signals
 from kairos.state import LockBusy
@@ -104,7 +104,9 @@ class Tick:
         pending = list(P.plans_with_unresolved(self.state))
         immediate = [r for r in self.state["orders"].values() if r.get("status") in (*UNRESOLVED, OPEN)]
         active = P.active_plans(self.state)
-        if not (pending or immediate or active or self.state.get("pending_rebalance")):
+        grace = timedelta(minutes=self.ctx.settings.execution.expiry_grace_minutes)
+        watched = [r for _p, r, until in lost_records(self.state) if until is None or self.now <= until + grace]
+        if not (pending or immediate or active or watched or self.state.get("pending_rebalance")):
             self.session.save(backup=False)  # heartbeat only
             self.out.say(self.out.t(M["idle"]))
             self.out.emit({"active_plans": 0, "actions": []})
@@ -113,6 +115,8 @@ class Tick:
             self.executor.reconcile(order, plan["plan_id"], self.run_id)
         for record in immediate:
             self.executor.reconcile(record, record.get("plan_id"), self.run_id)
+        if watched:
+            self.executor.watch_lost()
         why = self.ctx.kill_switch
         if why:
             return self.stopped(why)
@@ -188,6 +192,9 @@ class Tick:
                    else OrderRequest.market_sell(coin, size, guard, uoid))
         krw_value = size if is_buy else size * bid
         needed = P.leg_remaining(leg) * (1 if is_buy else bid)
+        # the hard ceiling, in exchange terms: all of the leg's records (late-adopted ones included) + this order
+        Executor.check_ceiling(f"TWAP {plan['plan_id']} {coin} {leg['side']}", Decimal(leg["total"]), P.leg_filled(leg),
+                               size, Decimal(leg["min_order_krw"]) if is_buy else Decimal(leg["qty_unit"]))
         try:
             self.executor.check_rails(request, krw_value, needed)
         except SafetyStop as exc:
