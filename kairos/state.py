@@ -7,6 +7,7 @@ Layout (schema_version 1):
     orders      immediate-rebalance order intents awaiting their result
     heartbeat   last run time per job (for --system-status)
     notices     one-time alert markers (e.g. "waiting for KRW" per plan and coin)
+    account_orders  order id → user_order_id of account orders this installation looked up (kairos.account_guard)
     installation  this data directory's installation id and the exchange it belongs to (kairos.binding);
                 written at the first locked run, checked on every read
 """
@@ -45,7 +46,7 @@ class LockBusy(KairosError):
 
 def empty_state() -> dict[str, Any]:
     return {"schema_version": SCHEMA_VERSION, "season": {}, "rebalance": {}, "plans": [], "orders": {},
-            "heartbeat": {}, "notices": {}}
+            "heartbeat": {}, "notices": {}, "account_orders": {}}
 
 
 class StateStore:
@@ -222,7 +223,8 @@ class StateSession:
 
 
 # ---- shape: what the commands index into, checked once at load (a hand-edited file fails here, not mid-run) ----
-_TOP = {"season": dict, "rebalance": dict, "plans": list, "orders": dict, "heartbeat": dict, "notices": dict}
+_TOP = {"season": dict, "rebalance": dict, "plans": list, "orders": dict, "heartbeat": dict, "notices": dict,
+        "account_orders": dict}
 _ID = re.compile(r"[a-z0-9]{8}")
 _LEG_NUMBERS = ("total", "est_krw", "qty_unit", "min_order_krw", "atr_pct")
 _LEG_INTS = ("slices", "interval_minutes", "slots_used")

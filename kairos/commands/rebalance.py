@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from kairos.account_guard import check_installation
 from kairos.binding import order_uid
 from kairos.clock import to_ms
 from kairos.coinone.models import MarketRules, OrderRequest
@@ -293,6 +294,7 @@ def execute_now(ctx: Context, session: Any, executor: Executor, plan: RebalanceP
     session.save()
     ctx.ledger.record_decision(now, "rebalance_plan", {"plan_id": plan_id, "total": plan.total,
                                                        "intents": [i.__dict__ for i in plan.intents]})
+    check_installation(ctx, st, now, [i.target for i in plan.intents])  # one installation per account (exit 4)
     sent = [submit(ctx, executor, st, plan_id, intent, intent.qty, view, rules) for intent in plan.sells]
     if plan.buys:
         krw = ctx.client.balances().get("KRW")

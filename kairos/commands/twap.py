@@ -18,7 +18,8 @@ from kairos.coinone.models import OrderRequest
 from kairos.commands.common import MarketView, current_regime, read_market, snapshot_and_check
 from kairos.context import Context
 from kairos.core import twap
-from kairos.errors import SafetyStop
+from kairos.account_guard import check_installation, stale_open_records
+from kairos.errors import ExchangeError, SafetyStop
 from kairos.execution import OPEN, UNRESOLVED, Executor, guard_price, lost_records
 from kairos.money import ZERO, fmt_krw, fmt_qty
 from kairos import plans as P, signals
@@ -117,6 +118,7 @@ class Tick:
             self.executor.reconcile(record, record.get("plan_id"), self.run_id)
         if watched:
             self.executor.watch_lost()
+        self.close_stale_open()
         why = self.ctx.kill_switch
         if why:
             return self.stopped(why)
@@ -125,8 +127,12 @@ class Tick:
             return self.start_pending()
         view = read_market(self.ctx)
         wallet = Wallet.from_view(view)
-        grace = self.ctx.settings.execution.expiry_grace_minutes
-        live = [p for p in active if self.now <= P.expiry_time(p, grace)]  # past end + grace: close, never trade
+        grace_minutes = self.ctx.settings.execution.expiry_grace_minutes
+        live = [p for p in active if self.now <= P.expiry_time(p, grace_minutes)]  # past end + grace: never trade
+        trading = [p for p in live if any(l["status"] == P.ACTIVE for l in p["legs"])]
+        if trading:  # one installation per account: another's orders on these markets stop us (exit 4)
+            check_installation(self.ctx, self.state, min(datetime.fromisoformat(p["start_at"]) for p in trading),
+                               {l["target"] for p in trading for l in p["legs"]})
         for side in ("SELL", "BUY"):
             for plan in live:
                 for leg in (l for l in plan["legs"] if l["side"] == side and l["status"] == P.ACTIVE):
@@ -245,13 +251,36 @@ class Tick:
 
     # ---- plan lifecycle --------------------------------------------------------------------------
     def close_if_finished(self, plan: dict[str, Any]) -> None:
+        past = self.now > P.expiry_time(plan, self.ctx.settings.execution.expiry_grace_minutes)
         if any(P.leg_unresolved(l) for l in plan["legs"]):
+            if past:  # orders that could not be closed by end + grace: expired with the shortfall; still watched
+                self.close(plan, "expired")
             return
         states = {l["status"] for l in plan["legs"]}
         if states <= {"done", "failed"}:
             return self.close(plan, "failed" if "failed" in states else "completed")
-        if self.now > P.expiry_time(plan, self.ctx.settings.execution.expiry_grace_minutes):
+        if past:
             self.close(plan, "expired")
+
+    def close_stale_open(self) -> None:
+        """An order still open one slot interval after it was placed (at the latest at its plan's end) is
+        cancelled by order id and reconciled; its fills are kept."""
+        ends = {p["plan_id"]: P.plan_end(p) for p in self.state["plans"]}
+        stale = {id(r): r for r, _age in stale_open_records(self.state, self.now)}
+        for plan, _leg, record in list(P.plans_with_unresolved(self.state)):
+            if record.get("status") == OPEN and self.now >= ends[plan["plan_id"]]:
+                stale[id(record)] = record
+        for record in stale.values():
+            if not record.get("order_id"):
+                continue
+            plan_id = record.get("plan_id") or next((p["plan_id"] for p, _l, r in P.plans_with_unresolved(self.state)
+                                                     if r is record), None)
+            try:
+                self.ctx.client.cancel_order(record["target"], order_id=record["order_id"])
+                log.warning("order %s (%s) still open after its slot: cancelled", record["uoid"], record["order_id"])
+            except ExchangeError as exc:  # 116/117: it filled or was cancelled meanwhile; the refresh tells
+                log.warning("cancel of open order %s: %s", record["uoid"], exc)
+            self.executor.refresh(record, plan_id)
 
     def close(self, plan: dict[str, Any], status: str) -> None:
         plan.update(status=status, closed_at=self.now.isoformat(), summary=P.summary(plan))
