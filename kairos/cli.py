@@ -41,6 +41,7 @@ COMMANDS = {
     "backtest": "kairos.commands.backtest:run",
     "init_master_key": "kairos.commands.secrets:init_master_key",
     "encrypt_config": "kairos.commands.secrets:encrypt_config",
+    "reset_mock": "kairos.commands.reset:run",
 }
 DRY_RUN_OK = {"weekly_analysis", "quarterly_rebalance", "quarterly_rebalance_twap", "process_twap"}
 FORCE_OK = {"quarterly_rebalance", "quarterly_rebalance_twap"}
@@ -79,8 +80,10 @@ def build_parser(env: Env | None = None) -> argparse.ArgumentParser:
     add("--backtest", action="store_true", help="과거 데이터로 전략 백테스트")
     add("--init-master-key", action="store_true", help="API 키 암호화용 마스터 키 생성 (config/master.key)")
     add("--encrypt-config", action="store_true", help="설정 파일의 비밀 값을 제자리에서 암호화")
+    add("--reset-mock", action="store_true", help="모의 계좌(모의 거래소·상태·원장)를 보관하고 새로 시작 (--yes 필요)")
     parser.add_argument("--dry-run", action="store_true", help="판단과 계획만 출력, 주문·상태 변경 없음")
     parser.add_argument("--mock", action="store_true", help="모의 거래소(시뮬레이터) 사용")
+    parser.add_argument("--yes", action="store_true", help="확인 없이 실행 (--reset-mock)")
     parser.add_argument("--force", action="store_true", help="이번 분기 실행 여부/활성 계획을 무시하고 새로 실행")
     parser.add_argument("--config", metavar="PATH", help="설정 파일 경로 (기본: config/config.yaml 또는 $KAIROS_CONFIG)")
     parser.add_argument("--json", action="store_true", help="사람이 읽는 글 대신 JSON 출력")
@@ -120,6 +123,8 @@ def check_modifiers(action: str, args: argparse.Namespace) -> None:
         raise ConfigError(f"--dry-run: not available with --{action.replace('_', '-')}")
     if args.force and action not in FORCE_OK:
         raise ConfigError("--force: only with --quarterly-rebalance or --quarterly-rebalance-twap")
+    if args.yes and action != "reset_mock":
+        raise ConfigError("--yes: only with --reset-mock")
     if args.chart and action not in CHART_OK:
         raise ConfigError("--chart: only with --performance-report or --backtest")
     if action != "backtest" and any((args.start, args.end, args.capital, args.data)):

@@ -50,6 +50,15 @@ M = {
     "dir_ok": ("{what}: 쓰기 가능 ({path})", "{what}: writable ({path})"),
     "dir_fail": ("{what}: 쓸 수 없음 ({path}: {err})", "{what}: not writable ({path}: {err})"),
     "data_dir": ("데이터 폴더", "Data folder"), "log_dir": ("로그 폴더", "Log folder"),
+    "open_none": ("미체결 주문: 없음", "Open orders: none"),
+    "open_ok": ("미체결 주문 {n}건 (모두 이 설치의 최근 주문)", "Open orders: {n}, all this installation's and recent"),
+    "open_stale": ("{n}건의 주문이 슬롯 간격보다 오래 열려 있습니다: {orders} — 다음 --process-twap이 취소합니다",
+                   "{n} order(s) open longer than their slot interval: {orders} — the next --process-twap cancels them"),
+    "open_unknown": ("이 설치가 모르는 미체결 주문 {n}건: {orders} — 직접 낸 주문인지, 다른 설치인지 확인하세요",
+                     "{n} open order(s) on the account this installation does not know: {orders} — yours by hand, "
+                     "or another installation?"),
+    "open_skip": ("미체결 주문: API 키가 없어 건너뜀", "Open orders: skipped, no API keys"),
+    "open_fail": ("미체결 주문: 조회 실패 — {err}", "Open orders: cannot be read — {err}"),
     "summary_ok": ("종합: 정상", "Overall: healthy"),
     "summary": ("종합: 경고 {w}건, 실패 {f}건", "Overall: {w} warning(s), {f} failure(s)"),
     "alert_title": ("KAIROS-1 시스템 점검: 실패 {f}건, 경고 {w}건", "KAIROS-1 system check: {f} failure(s), {w} warning(s)"),
@@ -89,7 +98,7 @@ def run(ctx: Context) -> int:
 def checks_for(ctx: Context) -> list[Callable[[], Check]]:
     from kairos.commands.health import health_checks  # imports Check from here
 
-    return [lambda: check_public(ctx), lambda: check_auth(ctx),
+    return [lambda: check_public(ctx), lambda: check_auth(ctx), lambda: check_open_orders(ctx),
             lambda: check_dir(ctx, "data_dir", ctx.paths.data_dir), lambda: check_dir(ctx, "log_dir", ctx.paths.log_dir),
             *health_checks(ctx)]
 
@@ -170,6 +179,31 @@ def check_auth(ctx: Context) -> Check:
         return Check("auth", FAIL, ctx.out.t(M["auth_fail"], err=exc))
     krw = balances.get("KRW")
     return Check("auth", OK, ctx.out.t(M["auth_ok"], krw=fmt_krw(krw.available) if krw else "0"))
+
+
+def check_open_orders(ctx: Context) -> Check:
+    """Open orders older than one slot interval, and open orders on the account the state does not know."""
+    from kairos.account_guard import own_order_ids, stale_open_records
+
+    t = ctx.out.t
+    if not ctx.mock and not ctx.settings.exchange.has_keys:
+        return Check("open_orders", OK, t(M["open_skip"]))
+    try:
+        state = ctx.state.read()
+        active = ctx.client.active_orders()
+    except KairosError as exc:
+        return Check("open_orders", WARN, t(M["open_fail"], err=exc))
+    now = ctx.clock.now()
+    stale = stale_open_records(state, now)
+    if stale:
+        shown = ", ".join(f"{r['uoid']} ({int(age.total_seconds() // 60)}m)" for r, age in stale[:5])
+        return Check("open_orders", WARN, t(M["open_stale"], n=len(stale), orders=shown))
+    own = own_order_ids(state)
+    unknown = [o for o in active if o.order_id not in own]
+    if unknown:
+        shown = ", ".join(f"{o.target} {o.side} {o.type} {o.order_id}" for o in unknown[:5])
+        return Check("open_orders", WARN, t(M["open_unknown"], n=len(unknown), orders=shown))
+    return Check("open_orders", OK, t(M["open_ok"], n=len(active)) if active else t(M["open_none"]))
 
 
 def check_dir(ctx: Context, key: str, path: Path) -> Check:
