@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from kairos.context import Context
-from kairos.errors import KairosError
+from kairos.errors import AuthError, KairosError
 from kairos.money import fmt_krw, fmt_pct
 
 log = logging.getLogger("kairos.status")
@@ -191,6 +191,8 @@ def check_open_orders(ctx: Context) -> Check:
     try:
         state = ctx.state.read()
         active = ctx.client.active_orders()
+    except AuthError as exc:  # the keys cannot read orders: trading cannot be reconciled either
+        return Check("open_orders", FAIL, t(M["open_fail"], err=exc))
     except KairosError as exc:
         return Check("open_orders", WARN, t(M["open_fail"], err=exc))
     now = ctx.clock.now()
