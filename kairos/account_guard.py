@@ -34,10 +34,8 @@ def check_installation(ctx: Any, state: dict[str, Any], since: datetime, coins: 
     wanted = {c.upper() for c in coins}
     rows: list[tuple[str, str, str | None]] = [(o.order_id, o.target, o.user_order_id) for o in ctx.client.active_orders()
                                                 if o.target in wanted]
-    start = to_ms(since - LOOKBACK)
-    end = to_ms(ctx.clock.now())
-    rows += [(t.order_id, t.target, t.user_order_id)
-             for t in ctx.client.completed_orders(max(start, end - 89 * 86_400_000), end) if t.target in wanted]
+    fills = ctx.client.completed_orders_since(to_ms(since - LOOKBACK), to_ms(ctx.clock.now()))
+    rows += [(t.order_id, t.target, t.user_order_id) for t in fills if t.target in wanted]
     seen: dict[str, str] = state.setdefault("account_orders", {})
     own = own_order_ids(state)
     lookups = 0

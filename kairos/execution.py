@@ -217,7 +217,7 @@ class Executor:
         end = to_ms(self.clock.now())
         before: str | None = None
         for _page in range(HISTORY_PAGES):
-            page = self.client.completed_orders(max(start, end - 89 * 86_400_000), end, target, to_trade_id=before)
+            page = self.client.completed_orders_since(start, end, target, to_trade_id=before)
             rows.extend((t.order_id, t.user_order_id) for t in page)
             if len(page) < 100:
                 break

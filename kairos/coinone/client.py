@@ -24,7 +24,8 @@ from kairos.coinone.models import (
     Ticker, TickTable, Trade, dec, integer, parse_levels,
 )
 from kairos.errors import (
-    AuthError, ExchangeUnavailable, KairosError, ProtocolError, RateLimited, TemporaryExchangeError, TransportError,
+    AuthError, ExchangeUnavailable, KairosError, ProtocolError, RateLimited, RequestRejected, TemporaryExchangeError,
+    TransportError,
 )
 from kairos.money import plain
 
@@ -37,6 +38,7 @@ PRIVATE_ALLOW = (
 )
 _ALLOW = re.compile("|".join(f"(?:{p})" for p in PRIVATE_ALLOW))
 CHART_PAGE = 500
+HISTORY_AHEAD_MS = 30_000
 
 
 class PathNotAllowed(KairosError):
@@ -172,6 +174,20 @@ class CoinoneClient:
             params.update(self._pair(target))
             path = "/v2.1/order/completed_orders"
         return [Trade.parse(r) for r in _rows(self._private(path, params, retry=True), "completed_orders")]
+
+    def completed_orders_since(self, from_ms: int, now_ms: int, target: str | None = None,
+                               to_trade_id: str | None = None) -> list[Trade]:
+        """Fills from `from_ms` up to now, tolerant of a clock a little behind the exchange's.
+
+        `to_ts` asks up to HISTORY_AHEAD_MS past our clock (a fill stamped by a clock a second ahead of ours
+        must not be missed); if the exchange refuses a window that reaches into its future (316/107), it
+        is asked again up to our own clock. The window is capped at 89 days (the limit is 90).
+        """
+        start = max(from_ms, now_ms - 89 * 86_400_000)
+        try:
+            return self.completed_orders(start, now_ms + HISTORY_AHEAD_MS, target, to_trade_id=to_trade_id)
+        except RequestRejected:
+            return self.completed_orders(start, now_ms, target, to_trade_id=to_trade_id)
 
     def krw_history(self, from_ms: int, to_ms: int, size: int = 100) -> list[KrwTransaction]:
         params = {"size": size, "from_ts": from_ms, "to_ts": to_ms}

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Callable, Protocol
 
+from kairos.errors import KairosError
+from kairos.logsetup import FILE_ONLY
+
 log = logging.getLogger("kairos.notify")
 
 LEVELS = {
@@ -101,8 +104,13 @@ class Alerts:
             return None
         try:
             return self._ledger()
+        except KairosError as exc:  # already reported by the run itself: one line in the log file
+            log.warning("ledger unavailable for alert dedupe (%s); sending without it", exc, extra=FILE_ONLY)
+            self._ledger = None
+            return None
         except Exception:
-            log.warning("ledger unavailable for alert dedupe; sending without it", exc_info=True)
+            log.warning("ledger unavailable for alert dedupe; sending without it", exc_info=True, extra=FILE_ONLY)
+            self._ledger = None
             return None
 
     def _recent(self, key: str) -> bool:

@@ -174,8 +174,8 @@ class SimProcess:
         return self.admin("GET", "fills")["fills"]
 
     def balances(self) -> dict[str, Decimal]:
-        return {b["currency"]: Decimal(str(b["available"])) + Decimal(str(b["locked"]))
-                for b in self.admin("GET", "balances")["balances"]}
+        return {b["currency"]: Decimal(str(b["available"])) + Decimal(str(b["limit"]))
+                for b in self.admin("GET", "balances")["balances"]}  # Coinone names the locked part "limit"
 
     def add_fault(self, **spec: Any) -> None:
         self.admin("POST", "faults", spec)
