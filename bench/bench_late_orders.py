@@ -23,7 +23,7 @@ def main() -> int:
     started = time.perf_counter()
     result = sweep()
     print(sweep_table(result))
-    print(f"\nlargest executed/target: {max(result.values()):.4f} over {len(result)} cells "
+    print(f"\nlargest executed/target: {max(result.values()):.6f} over {len(result)} cells "
           f"({time.perf_counter() - started:.0f} s)")
     return 0
 
