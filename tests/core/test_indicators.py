@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from kairos.coinone.models import Candle
-from kairos.core.indicators import atr_percent, moving_average, sma, true_ranges, wilder_atr, wilder_atr_last
+from kairos.core.indicators import atr_percent, moving_average, true_ranges, wilder_atr_last
+from kairos.core.series import sma, wilder_atr
 from kairos.errors import DataError
 
 NAN = math.nan
