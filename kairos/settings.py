@@ -105,6 +105,7 @@ class ScheduleSettings:
 @dataclass(frozen=True)
 class ExecutionSettings:
     atr_period: int = setting(14, lo=D(2), hi=D(200))
+    atr_candles: int = setting(100, lo=D(3), hi=D(1000))  # completed daily candles the ATR is computed over
     atr_threshold: Decimal = setting(D("0.05"), lo=D(0), lo_open=True, hi=D(1))
     calm: ScheduleSettings = field(default_factory=ScheduleSettings)
     volatile: ScheduleSettings = field(default_factory=lambda: ScheduleSettings(24, 60))
@@ -325,6 +326,9 @@ def check(s: Settings) -> None:
     if s.strategy.season_filter.risk_on_crypto_ratio < s.strategy.season_filter.risk_off_crypto_ratio:
         raise ConfigError("strategy.season_filter.risk_on_crypto_ratio: expected at least risk_off_crypto_ratio "
                           f"({s.strategy.season_filter.risk_off_crypto_ratio}), got {s.strategy.season_filter.risk_on_crypto_ratio}")
+    if s.execution.atr_candles < s.execution.atr_period + 1:
+        raise ConfigError(f"execution.atr_candles: expected at least atr_period + 1 ({s.execution.atr_period + 1}), "
+                          f"got {s.execution.atr_candles}")
     if s.mode == "live":
         for key in ("access_token", "secret_key"):
             if not getattr(s.exchange, key):

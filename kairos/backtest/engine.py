@@ -90,7 +90,8 @@ class Backtest:
         if last is None:
             raise DataError(f"no daily candles of {self.reference}/KRW; the season filter cannot run")
         self.end_day = last if end_day is None else min(end_day, last)
-        self.market = MarketData(history, coins, atr_period=settings.execution.atr_period, end_day=self.end_day)
+        self.market = MarketData(history, coins, atr_period=settings.execution.atr_period, end_day=self.end_day,
+                                 atr_candles=settings.execution.atr_candles)
         ref = self.market.series[self.reference]
         market = f"{self.reference}/KRW"
         self.weeks = week_inputs(ref, s.season_filter.ma_weeks, self.end_day, market)

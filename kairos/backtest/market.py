@@ -4,7 +4,7 @@
 - tradable on day d: at least `min_days` completed daily candles before d (enough for the 14-day ATR that
   picks the TWAP schedule and the 20-day σ and volume that price market impact). Before that the coin
   counts as not listed yet and its weight stays in KRW;
-- ATR% (the live `atr_percent` on the last period+1 completed candles), σ (sample standard deviation of
+- ATR% (the live `atr_percent_over` on the last `atr_candles` completed candles), σ (sample standard deviation of
   the last 20 daily log returns) and V (mean KRW turnover of the last 20 days), cached per (coin, day);
 - a matrix of closes (forward-filled over gaps, 0 before the first candle) for the daily equity curve.
 """
@@ -17,7 +17,7 @@ import numpy as np
 
 from kairos.backtest.data import History, day_of, iso
 from kairos.coinone.models import Candle
-from kairos.core.indicators import atr_percent
+from kairos.core.indicators import atr_percent_over
 from kairos.errors import DataError
 
 VOL_WINDOW = 20  # days of log returns (σ) and of KRW turnover (V) behind the impact term
@@ -53,9 +53,11 @@ class CoinSeries:
 class MarketData:
     """Prices and statistics per coin and day, no look-ahead (see the module docstring)."""
 
-    def __init__(self, history: History, coins: Sequence[str], *, atr_period: int, end_day: int) -> None:
+    def __init__(self, history: History, coins: Sequence[str], *, atr_period: int, end_day: int,
+                 atr_candles: int = 100) -> None:
         self.coins = tuple(coins)
         self.atr_period = atr_period
+        self.atr_candles = atr_candles
         self.min_days = max(atr_period + 1, VOL_WINDOW + 1)
         self.series = {c: CoinSeries(c, history.candles.get(c) or ()) for c in self.coins}
         firsts = [s.days[0] for s in self.series.values() if len(s.days)]
@@ -101,7 +103,7 @@ class MarketData:
         return value
 
     def atr_pct(self, coin: str, day: int) -> Decimal:
-        """Wilder ATR% of the last period+1 completed candles, as the live TWAP planner computes it."""
+        """Wilder ATR% of the last `atr_candles` completed candles, as the live TWAP planner computes it."""
         return self._cached("atr", coin, day, self._atr)
 
     def sigma(self, coin: str, day: int) -> Decimal:
@@ -125,9 +127,9 @@ class MarketData:
         return i
 
     def _atr(self, coin: str, day: int) -> Decimal:
-        need = self.atr_period + 1
-        i = self._window_end(coin, day, need)
-        return atr_percent(self.series[coin].candles[i - need:i], self.atr_period)
+        i = self._window_end(coin, day, self.atr_period + 1)
+        start = max(0, i - self.atr_candles)  # the live rule: the last atr_candles completed candles (all, if fewer)
+        return atr_percent_over(self.series[coin].candles[start:i], self.atr_period, self.atr_candles)
 
     def _sigma(self, coin: str, day: int) -> Decimal:
         i = self._window_end(coin, day, VOL_WINDOW + 1)

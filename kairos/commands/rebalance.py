@@ -225,18 +225,24 @@ def supersede(ctx: Context, executor: Executor, plan: dict[str, Any], now: datet
 
 # ---- TWAP -------------------------------------------------------------------------------------------------
 def atr_percentages(ctx: Context, plan: RebalancePlan, now: datetime) -> dict[str, Decimal]:
-    """Each traded coin's 14-day Wilder ATR % from its last 15 completed daily candles."""
-    from kairos.core.indicators import atr_percent
+    """Each traded coin's Wilder ATR % over its last `execution.atr_candles` completed daily candles."""
+    from kairos.core.indicators import atr_percent_over
 
-    period = ctx.settings.execution.atr_period
+    ex = ctx.settings.execution
     result = {}
     for intent in plan.intents:
         try:
-            candles = ctx.client.chart(intent.target, "1d", period + 3)
+            candles = ctx.client.chart(intent.target, "1d", ex.atr_candles + 2)
         except ExchangeError as exc:
             raise DataError(f"no TWAP plan: {intent.target} daily candles unavailable ({exc})") from exc
         done = [c for c in candles if c.timestamp + DAY_MS <= to_ms(now)]
-        result[intent.target] = atr_percent(done[-(period + 1):], period)
+        if len(done) < ex.atr_candles:
+            log.warning("%s: %d completed daily candles, fewer than execution.atr_candles (%d); ATR over all of them",
+                        intent.target, len(done), ex.atr_candles)
+        if len(done) < ex.atr_period + 1:
+            raise DataError(f"no TWAP plan: {intent.target} has {len(done)} completed daily candles, "
+                            f"ATR({ex.atr_period}) needs {ex.atr_period + 1}")
+        result[intent.target] = atr_percent_over(done, ex.atr_period, ex.atr_candles)
     return result
 
 

@@ -57,6 +57,18 @@ def atr_percent(candles: Sequence[Candle], period: int = 14) -> Decimal:
     return atr / last_close
 
 
+def atr_percent_over(candles: Sequence[Candle], period: int, history: int) -> Decimal:
+    """Wilder's ATR% over the last `history` completed candles (all of them when fewer exist).
+
+    Wilder's smoothing remembers its start: over 15 candles it is a plain 14-day mean, which lands on
+    the other side of a 5 % threshold from TA-Lib's ATR on a long series on 6–11 % of days. With ~100
+    candles the start no longer matters (its weight is (13/14)^86 < 0.2 %), and the value equals
+    TA-Lib's ATR over the same candles. The live planner and the backtest both call this.
+    """
+    window = candles[-history:] if len(candles) > history else candles
+    return atr_percent(window, period)
+
+
 def _check_oldest_first(candles: Sequence[Candle]) -> None:
     # The exchange returns newest-first; a reversed series would give a plausible but wrong ATR.
     for prev, cur in zip(candles, candles[1:]):

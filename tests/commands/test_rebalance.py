@@ -178,3 +178,20 @@ def test_dry_run_twap_says_an_active_plan_blocks_it(kairos: Kairos) -> None:
     real_dry = k("--quarterly-rebalance-twap", "--dry-run")
     assert real_dry.code == 0 and plan_id in real_dry.out and "--force" in real_dry.out
     assert " KST  " not in real_dry.out  # no schedule for a plan that would not be made
+
+
+def test_the_twap_schedule_uses_wilder_atr_over_a_hundred_daily_candles(kairos: Kairos) -> None:
+    """The ATR % that picks 12 or 24 slices equals TA-Lib's ATR over the last 100 completed daily candles
+    (it used to be a 15-candle window, i.e. a plain 14-day mean: the other side of 5 % on 6–11 % of days)."""
+    from kairos.core.series import wilder_atr
+
+    assert kairos("--quarterly-rebalance-twap").code == 0
+    now_ms = to_ms(kairos.now)
+    for leg in kairos.plan()["legs"]:
+        candles, _ = kairos.app.model.candles(leg["target"], "1d", now_ms, end_ms=now_ms, size=200)
+        done = sorted((c for c in candles if c["timestamp"] + 86_400_000 <= now_ms), key=lambda c: c["timestamp"])[-100:]
+        assert len(done) == 100
+        atr = wilder_atr([c["high"] for c in done], [c["low"] for c in done], [c["close"] for c in done], 14)
+        expected = atr.iloc[-1] / float(done[-1]["close"])
+        assert float(leg["atr_pct"]) == pytest.approx(expected, rel=1e-9)
+        assert leg["volatile"] == (Decimal(leg["atr_pct"]) > Decimal("0.05"))
