@@ -178,6 +178,16 @@ class NotificationSettings:
 
 
 @dataclass(frozen=True)
+class MarketSettings:
+    max_last_deviation: Decimal = setting(D("0.02"), lo=D(0), lo_open=True, hi=D("0.5"))
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    keep_finished_days: int = setting(30, lo=D(0), hi=D(3650))
+
+
+@dataclass(frozen=True)
 class PathSettings:
     data_dir: str = ""  # empty: data/<mode>/ under the home (mock and live never share a directory)
     log_dir: str = "logs"
@@ -209,6 +219,8 @@ class Settings:
     strategy: StrategySettings = field(default_factory=StrategySettings)
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
     trading: TradingSettings = field(default_factory=TradingSettings)
+    market: MarketSettings = field(default_factory=MarketSettings)
+    state: StateSettings = field(default_factory=StateSettings)
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     paths: PathSettings = field(default_factory=PathSettings)

@@ -63,12 +63,13 @@ class CoinoneClient:
         self.body_format = body_format
         self.quote = quote
         self.calls: dict[str, int] = {}
+        self.skipped: dict[str, dict[str, str]] = {}  # list → coin → why its row could not be read
 
     # ---- public v2 -------------------------------------------------------------------------
     def markets(self) -> dict[str, Market]:
-        """All markets of the quote currency, keyed by target symbol."""
+        """All markets of the quote currency, keyed by target symbol; unreadable rows are skipped (see `skipped`)."""
         body = self._public(f"/public/v2/markets/{self.quote}")
-        return {m.target: m for m in (Market.parse(r) for r in _rows(body, "markets"))}
+        return self._tolerant(body, "markets", Market.parse)
 
     def market(self, target: str) -> Market:
         body = self._public(f"/public/v2/markets/{self.quote}/{target.upper()}")
@@ -87,9 +88,35 @@ class CoinoneClient:
         return TickTable(tuple(sorted(units, key=lambda u: u.range_min)))
 
     def tickers(self) -> dict[str, Ticker]:
-        """Every ticker of the quote market in one request (reads do not grow per coin)."""
+        """Every ticker of the quote market in one request; unreadable rows are skipped (see `skipped`)."""
         body = self._public(f"/public/v2/ticker_new/{self.quote}")
-        return {t.target: t for t in (Ticker.parse(r) for r in _rows(body, "tickers"))}
+        return self._tolerant(body, "tickers", Ticker.parse)
+
+    def _tolerant(self, body: Mapping[str, Any], key: str, parse: Callable[[Mapping[str, Any]], Any]) -> dict[str, Any]:
+        """Parse a list of ~200 listings row by row: one odd row (a delisted coin's `last: null`) is
+        skipped with one log line and remembered in `self.skipped[key]`, instead of failing every coin."""
+        rows = body.get(key)
+        if rows is None:
+            rows = []
+        if not isinstance(rows, list):
+            raise ProtocolError(f"response field {key!r} is not a list")
+        found: dict[str, Any] = {}
+        skipped: dict[str, str] = {}
+        for raw in rows:
+            name = str(raw.get("target_currency") or "?").upper() if isinstance(raw, Mapping) else "?"
+            try:
+                if not isinstance(raw, Mapping):
+                    raise ProtocolError("not an object")
+                item = parse(raw)
+            except ProtocolError as exc:
+                skipped[name] = str(exc)
+                continue
+            found[item.target] = item
+        self.skipped[key] = skipped
+        if skipped:
+            log.info("%s: %d unreadable row(s) skipped: %s", key, len(skipped),
+                     "; ".join(f"{k}: {v}" for k, v in sorted(skipped.items()))[:600])
+        return found
 
     def ticker(self, target: str) -> Ticker:
         body = self._public(f"/public/v2/ticker_new/{self.quote}/{target.upper()}")

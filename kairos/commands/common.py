@@ -1,6 +1,7 @@
 """Shell helpers shared by commands: market reads, rules, snapshots, calendar ids."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -10,9 +11,12 @@ from kairos.clock import KST
 from kairos.coinone.models import Balance, MarketRules, Ticker
 from kairos.context import Context
 from kairos.core.allocation import Valuation, target_weights, value_portfolio
+from kairos.core.quotes import QuoteCheck, check_quote
 from kairos.core.types import Regime
 from kairos.errors import DataError, ExchangeError
 from kairos.money import ZERO
+
+log = logging.getLogger("kairos.market")
 
 LOCK_WAIT_SECONDS = 120  # weekly and rebalance jobs wait for a running tick; --process-twap never waits
 
@@ -28,17 +32,42 @@ def stamp(now: datetime) -> str:
     return now.strftime("%Y%m%dt%H%M").lower()
 
 
+class UntrustedPrice(DataError):
+    """A coin's quote disagrees with its own book: nothing is decided from it (exit 1)."""
+
+
 @dataclass(frozen=True)
 class MarketView:
-    """Balances and prices read in two calls (tickers for all coins at once, balances at once)."""
+    """Balances and prices read in two calls (tickers for all coins at once, balances at once).
+
+    Valuation uses each coin's mid where its quote is trusted (`kairos.core.quotes`); an untrusted
+    coin is valued at its `last` only so the view can be shown — `require_trusted` refuses to plan from it.
+    """
 
     at: datetime
     tickers: dict[str, Ticker]
     balances: dict[str, Balance]
     valuation: Valuation
+    quotes: dict[str, QuoteCheck]
 
     def price(self, coin: str) -> Decimal:
         return self.valuation.coins[coin].price
+
+    @property
+    def untrusted(self) -> dict[str, QuoteCheck]:
+        return {c: q for c, q in self.quotes.items() if not q.trusted}
+
+    def require_trusted(self, what: str) -> None:
+        """UntrustedPrice naming every coin whose quote cannot be acted on."""
+        bad = self.untrusted
+        if bad:
+            raise UntrustedPrice(f"{what}: {'; '.join(f'{c} price not trusted ({q.problem})' for c, q in bad.items())}")
+
+
+def quote_of(ctx: Context, ticker: Ticker) -> QuoteCheck:
+    return check_quote(ticker.target, ticker.best_bid.price if ticker.best_bid else None,
+                       ticker.best_ask.price if ticker.best_ask else None, ticker.last,
+                       ctx.settings.market.max_last_deviation)
 
 
 def read_market(ctx: Context) -> MarketView:
@@ -48,9 +77,12 @@ def read_market(ctx: Context) -> MarketView:
     balances = ctx.client.balances()
     missing = [c for c in universe if c not in tickers]
     if missing:
-        raise DataError(f"no ticker for {', '.join(missing)} on the KRW market; no decision")
-    prices = {c: tickers[c].last for c in universe}
-    return MarketView(ctx.clock.now(), tickers, balances, value_portfolio(balances, prices, universe))
+        skipped = ctx.client.skipped.get("tickers", {})
+        why = "; ".join(f"{c}: {skipped[c]}" if c in skipped else f"{c}: not listed" for c in missing)
+        raise DataError(f"no usable ticker for {', '.join(missing)} on the KRW market ({why}); no decision")
+    quotes = {c: quote_of(ctx, tickers[c]) for c in universe}
+    prices = {c: quotes[c].mid if quotes[c].trusted else tickers[c].last for c in universe}
+    return MarketView(ctx.clock.now(), tickers, balances, value_portfolio(balances, prices, universe), quotes)
 
 
 def market_rules(ctx: Context, universe: tuple[str, ...]) -> dict[str, MarketRules]:
@@ -61,6 +93,9 @@ def market_rules(ctx: Context, universe: tuple[str, ...]) -> dict[str, MarketRul
     for coin in universe:
         market = markets.get(coin)
         if market is None:
+            skipped = ctx.client.skipped.get("markets", {})
+            if coin in skipped:
+                raise DataError(f"{coin}/KRW market rules unreadable ({skipped[coin]}); no plan")
             raise DataError(f"{coin}/KRW is not listed on the exchange; check strategy.portfolio")
         rules[coin] = MarketRules(target=coin, qty_unit=market.qty_unit,
                                   min_order_krw=max(market.min_order_amount, floor),
@@ -96,8 +131,13 @@ def record_snapshot(ctx: Context, ledger: Any, view: MarketView, regime: Regime 
 def snapshot_and_check(ctx: Context, view: MarketView, regime: Regime | None, *, plan_active: bool) -> dict[str, Any]:
     """Record a snapshot; alert `tracking_error` when the largest weight gap passes the threshold.
 
-    While a TWAP plan is working, a gap is expected (it is being closed), so no alert then.
+    While a TWAP plan is working, a gap is expected (it is being closed), so no alert then. A view with an
+    untrusted price is not recorded (its value would be wrong); the run says so in the log.
     """
+    if view.untrusted:
+        log.warning("no portfolio snapshot this run: %s", "; ".join(f"{c} price not trusted ({q.problem})"
+                                                                      for c, q in view.untrusted.items()))
+        return {"max_gap": ZERO, "asset": None}
     te = record_snapshot(ctx, ctx.ledger, view, regime)
     threshold = ctx.settings.monitoring.tracking_error_threshold
     if te["asset"] and te["max_gap"] > threshold and not plan_active:

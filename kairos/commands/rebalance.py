@@ -63,6 +63,7 @@ M = {
     "deferred": ("국면 전환 리밸런싱은 미확인 주문이 정리된 뒤 다음 --process-twap에서 시작됩니다.",
                  "The regime-change rebalance starts on the next --process-twap, once unknown orders are resolved."),
     "buy": ("매수", "BUY"), "sell": ("매도", "SELL"),
+    "untrusted": ("  • {coin}: 가격을 믿을 수 없어 주문하지 않음 — {why}", "  • {coin}: price not trusted, no order — {why}"),
 }
 
 
@@ -139,6 +140,7 @@ def ensure_regime(ctx: Context, st: dict[str, Any], now: datetime) -> Regime:
 def make_plan(ctx: Context, regime: Regime) -> tuple[MarketView, dict[str, MarketRules], RebalancePlan]:
     universe = ctx.settings.universe
     view = read_market(ctx)
+    view.require_trusted("no rebalance plan")  # a plan made from one bad quote would move the whole portfolio
     rules = market_rules(ctx, universe)
     r = ctx.settings.strategy.rebalance
     plan = plan_rebalance(view.valuation, targets_for(ctx, regime), rules, drift_threshold=r.drift_threshold,
@@ -314,7 +316,8 @@ def execute_now(ctx: Context, session: Any, executor: Executor, plan: RebalanceP
                 ctx.out.say(ctx.out.t(M["skip_buy"], coin=intent.target))
                 continue
             sent.append(submit(ctx, executor, st, plan_id, intent, amount, fresh, rules))
-    forget_resolved(st)
+    forget_resolved(st, now)
+    sent = [r for r in sent if r["status"] != "skipped"]
     st["rebalance"]["completed"] = True
     session.save()
     ctx.out.say(ctx.out.t(M["finished"], n=len(sent)))
@@ -330,6 +333,12 @@ def submit(ctx: Context, executor: Executor, st: dict[str, Any], plan_id: str, i
     if signals.stop_requested():
         raise Interrupted("SIGTERM received: stopped before the next order; the next run re-plans from holdings")
     coin, is_buy = intent.target, intent.side is Side.BUY
+    quote = view.quotes.get(coin)
+    if quote is not None and not quote.trusted:  # checked again just before the buys: that coin gets no order
+        ctx.out.say(ctx.out.t(M["untrusted"], coin=coin, why=quote.problem))
+        ctx.alerts.send("twap_stalled", f"{coin}: price not trusted, no order", [quote.problem or ""],
+                        dedupe_key=f"untrusted:{coin}")
+        return {"target": coin, "side": intent.side.value, "status": "skipped"}
     ticker = view.tickers[coin]
     ask, bid = ticker.ask, ticker.bid
     ticks = rules[coin].ticks

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from kairos.clock import to_ms
-from kairos.commands.common import no_decision
+from kairos.commands.common import UntrustedPrice, no_decision, quote_of
 from kairos.context import Context
 from kairos.core.season import SeasonDecision, classify, two_hundred_week_ma
 from kairos.core.types import Regime
@@ -23,7 +23,8 @@ class SeasonInputs:
 
 
 def fetch_inputs(ctx: Context) -> SeasonInputs:
-    """BTC weekly candles (completed weeks only) and ticker `last`; no data → DataError, no decision."""
+    """BTC weekly candles (completed weeks only) and ticker `last`, checked against the ticker's book;
+    no data or an untrusted price → DataError, no decision."""
     s = ctx.settings.strategy.season_filter
     coin = s.reference_coin
     try:
@@ -32,9 +33,13 @@ def fetch_inputs(ctx: Context) -> SeasonInputs:
         raise no_decision(f"{coin}/KRW weekly candles", exc) from exc
     ma, used = two_hundred_week_ma(candles, to_ms(ctx.clock.now()), s.ma_weeks, market=f"{coin}/KRW")
     try:
-        price = ctx.client.ticker(coin).last
+        ticker = ctx.client.ticker(coin)
     except ExchangeError as exc:
         raise no_decision(f"{coin}/KRW ticker", exc) from exc
+    quote = quote_of(ctx, ticker)
+    if not quote.trusted:  # BTC's `last` alone must never flip the regime
+        raise UntrustedPrice(f"no decision: {coin} price not trusted ({quote.problem})")
+    price = ticker.last
     return SeasonInputs(price, ma, len(used), used[-1].timestamp)
 
 

@@ -40,6 +40,7 @@ M = {
     "closed": ("TWAP {plan}: {status}", "TWAP {plan}: {status}"),
     "nothing": ("  (지금 실행할 슬라이스 없음)", "  (no slice due now)"),
     "buy": ("매수", "BUY"), "sell": ("매도", "SELL"),
+    "untrusted": ("가격을 믿을 수 없음: {why}", "price not trusted: {why}"),
     "no_krw": ("KRW 부족 (사용 가능 {avail} KRW)", "not enough KRW ({avail} KRW available)"),
     "no_coin": ("{coin} 부족 (사용 가능 {avail})", "not enough {coin} ({avail} available)"),
     "preview": ("[드라이런] 지금 실행될 슬라이스 (주문·상태 변경 없음):", "[dry run] slices that would run now (no order, no state change):"),
@@ -175,6 +176,9 @@ class Tick:
         for record in leg["orders"]:
             consume_slots(leg, record)  # a run that died before recording it still used the slot
         coin, is_buy = leg["target"], leg["side"] == "BUY"
+        quote = view.quotes.get(coin)
+        if quote is not None and not quote.trusted:  # one bad quote: no slice this run, and the leg never closes on it
+            return self.wait(plan, leg, "untrusted_price", self.out.t(M["untrusted"], why=quote.problem))
         ticker = view.tickers[coin]
         bid, ask = ticker.bid, ticker.ask
         unit, min_size = leg_unit(leg), leg_min_size(leg, bid, ask)
@@ -377,6 +381,9 @@ def preview(ctx: Context) -> int:
 
 
 def would_send(ctx: Context, plan: dict[str, Any], leg: dict[str, Any], view: MarketView, now: datetime) -> Decimal:
+    quote = view.quotes.get(leg["target"])
+    if quote is not None and not quote.trusted:
+        return ZERO
     ticker = view.tickers[leg["target"]]
     return slice_now(ctx, plan, leg, leg_min_size(leg, ticker.bid, ticker.ask), now).size
 

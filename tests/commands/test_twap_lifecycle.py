@@ -215,7 +215,8 @@ def test_a_completed_plan_is_never_run_again_by_any_command_in_any_order(kairos:
 
 # ---- a regime flip while a plan runs ------------------------------------------------------------------------------
 class Shock:
-    """The default market, with chosen coins' ticker prices scaled by a factor (candles unchanged)."""
+    """The default market, with chosen coins' prices — ticker and book alike, as a real move would —
+    scaled by a factor (candles unchanged, so the moving average stays where it was)."""
 
     def __init__(self, model: Any) -> None:
         self._model = model
@@ -231,6 +232,19 @@ class Shock:
             out = {k: KRW_TICKS.round_down(v * factor) if k in ("first", "high", "low", "last") else v
                    for k, v in out.items()}
         return out
+
+    def price(self, symbol: str, now_ms: int) -> Decimal:
+        factor = self.factor.get(symbol.upper())
+        price = self._model.price(symbol, now_ms)
+        return KRW_TICKS.round_down(price * factor) if factor else price
+
+    def book(self, symbol: str, now_ms: int, levels: int = 15) -> tuple[list, list]:
+        bids, asks = self._model.book(symbol, now_ms, levels=levels)
+        factor = self.factor.get(symbol.upper())
+        if not factor:
+            return bids, asks
+        return ([(KRW_TICKS.round_down(p * factor), q) for p, q in bids],
+                [(KRW_TICKS.round_up(p * factor), q) for p, q in asks])
 
 
 def test_a_regime_flip_mid_plan_supersedes_it_and_plans_again_from_holdings(make_kairos, model: Any) -> None:
