@@ -90,17 +90,33 @@ def quarterly(ctx: Context, *, use_twap: bool) -> int:
         if not reconcile_all(ctx, executor, st, now):
             raise Unresolved("earlier orders still have an unknown result (see above); no rebalance until a later "
                              "run has reconciled them")
-        for plan in active:
-            supersede(ctx, executor, plan, now)
-        regime = ensure_regime(ctx, st, now)
+        # inputs first: every price, rule and candle is read and checked before the state changes, so a
+        # failing ticker or chart leaves a running plan exactly as it was (even with --force)
+        first = first_decision(ctx, st)
+        regime = first[0].regime if first else current_regime(st)
+        inputs = gather(ctx, regime, use_twap, now)
+        if first:
+            record_first_regime(ctx, st, first, now)
+        if sum(supersede(ctx, executor, plan, now) for plan in active):
+            inputs = gather(ctx, regime, use_twap, now)  # cancelled orders freed balances: plan from what is held now
         session.save()
-        view, rules, plan = make_plan(ctx, regime)
+        view, rules, plan, atr = inputs
         plan_view.print_plan(ctx.out, plan, regime.value, ratio(ctx, regime), view.valuation.outside)
         st["rebalance"] = {"last_quarter": quarter, "at": now.isoformat(), "kind": "twap" if use_twap else "immediate",
                            "completed": use_twap}
         if use_twap:
-            return start_twap(ctx, session, executor, plan, rules, regime, kind="quarterly", now=now)
+            return start_twap(ctx, session, executor, plan, rules, regime, kind="quarterly", now=now, atr=atr)
         return execute_now(ctx, session, executor, plan, rules, view, now)
+
+
+Inputs = tuple[MarketView, dict[str, MarketRules], RebalancePlan, dict[str, Decimal]]
+
+
+def gather(ctx: Context, regime: Regime, use_twap: bool, now: datetime) -> Inputs:
+    """Everything a rebalance decides from — prices (checked), rules, the plan, each coin's ATR — or an error."""
+    view, rules, plan = make_plan(ctx, regime)
+    atr = atr_percentages(ctx, plan, now) if use_twap and plan.has_orders else {}
+    return view, rules, plan, atr
 
 
 def refused(ctx: Context, st: dict[str, Any], quarter: str, force: bool) -> bool:
@@ -124,17 +140,19 @@ def ratio(ctx: Context, regime: Regime) -> Decimal:
     return crypto_ratio(regime, s.risk_on_crypto_ratio, s.risk_off_crypto_ratio)
 
 
-def ensure_regime(ctx: Context, st: dict[str, Any], now: datetime) -> Regime:
-    """The recorded regime, or — on a first run — decide it now (and record it)."""
-    regime = current_regime(st)
-    if regime is not None:
-        return regime
+def first_decision(ctx: Context, st: dict[str, Any]) -> tuple[Any, Any] | None:
+    """(decision, inputs) when no regime is recorded yet — read and decided, not recorded; else None."""
+    if current_regime(st) is not None:
+        return None
     inputs = season.fetch_inputs(ctx)
-    decision = season.decide(ctx, inputs, None)
+    return season.decide(ctx, inputs, None), inputs
+
+
+def record_first_regime(ctx: Context, st: dict[str, Any], first: tuple[Any, Any], now: datetime) -> None:
+    decision, inputs = first
     season.record(ctx, st, decision, inputs, now)
     ctx.out.say(ctx.out.t(M["first_regime"], regime=plan_view.regime_name(ctx.out, decision.regime.value),
                           reason=decision.reason(ctx.lang)))
-    return decision.regime
 
 
 def make_plan(ctx: Context, regime: Regime) -> tuple[MarketView, dict[str, MarketRules], RebalancePlan]:
@@ -207,13 +225,15 @@ def forget_resolved(st: dict[str, Any], now: datetime | None = None) -> None:
     st["orders"] = {k: r for k, r in st["orders"].items() if keep(r)}
 
 
-def supersede(ctx: Context, executor: Executor, plan: dict[str, Any], now: datetime) -> None:
-    """Mark a running plan superseded: cancel its open orders, archive it, say so."""
+def supersede(ctx: Context, executor: Executor, plan: dict[str, Any], now: datetime) -> int:
+    """Mark a running plan superseded: cancel its open orders, archive it, say so; the number cancelled."""
+    cancelled = 0
     for leg in plan["legs"]:
         for order in P.leg_unresolved(leg):
             if order.get("status") == OPEN and order.get("order_id"):
                 try:
                     ctx.client.cancel_order(leg["target"], order_id=order["order_id"])
+                    cancelled += 1
                 except ExchangeError as exc:
                     log.warning("cancel of %s failed: %s", order["uoid"], exc)
                 executor.refresh(order, plan["plan_id"])
@@ -223,6 +243,7 @@ def supersede(ctx: Context, executor: Executor, plan: dict[str, Any], now: datet
     ctx.ledger.archive_plan(now, plan)  # before the save: a run killed in between supersedes it again next time
     executor.session.save()
     ctx.out.say(ctx.out.t(M["superseded"], plan=plan["plan_id"]))
+    return cancelled
 
 
 # ---- TWAP -------------------------------------------------------------------------------------------------
@@ -249,7 +270,7 @@ def atr_percentages(ctx: Context, plan: RebalancePlan, now: datetime) -> dict[st
 
 
 def start_twap(ctx: Context, session: Any, executor: Executor, plan: RebalancePlan, rules: dict[str, MarketRules],
-               regime: Regime, *, kind: str, now: datetime) -> int:
+               regime: Regime, *, kind: str, now: datetime, atr: dict[str, Decimal] | None = None) -> int:
     """Save a new TWAP plan, announce it, print its schedule, and run the first due slice."""
     from kairos.commands.twap import Tick
 
@@ -259,7 +280,7 @@ def start_twap(ctx: Context, session: Any, executor: Executor, plan: RebalancePl
         return 0
     view = read_market(ctx)
     plan_id = P.new_plan_id(st, "tw", now)
-    twap_plan = P.build_plan(plan_id, plan=plan, rules=rules, atr=atr_percentages(ctx, plan, now), settings=ctx.settings,
+    twap_plan = P.build_plan(plan_id, plan=plan, rules=rules, atr=atr or atr_percentages(ctx, plan, now), settings=ctx.settings,
                              now=now, regime=regime.value, kind=kind, arrival={c: view.tickers[c].mid for c in rules})
     st["plans"].append(twap_plan)
     st["rebalance"]["plan_id"] = plan_id
@@ -284,12 +305,13 @@ def start_season_twap(ctx: Context, session: Any, regime: Regime, now: datetime,
         session.save()
         ctx.out.say(ctx.out.t(M["deferred"]))
         return 0
+    inputs = gather(ctx, regime, True, now)  # inputs first: a failing read leaves the running plan as it was
     st.pop("pending_rebalance", None)
-    for plan in P.active_plans(st):
-        supersede(ctx, executor, plan, now)
-    _view, rules, plan = make_plan(ctx, regime)
-    plan_view.print_plan(ctx.out, plan, regime.value, ratio(ctx, regime), _view.valuation.outside)
-    return start_twap(ctx, session, executor, plan, rules, regime, kind="season_change", now=now)
+    if sum(supersede(ctx, executor, plan, now) for plan in P.active_plans(st)):
+        inputs = gather(ctx, regime, True, now)
+    view, rules, plan, atr = inputs
+    plan_view.print_plan(ctx.out, plan, regime.value, ratio(ctx, regime), view.valuation.outside)
+    return start_twap(ctx, session, executor, plan, rules, regime, kind="season_change", now=now, atr=atr)
 
 
 # ---- immediate -----------------------------------------------------------------------------------------

@@ -146,3 +146,20 @@ def test_an_unreadable_row_of_a_traded_coin_names_the_coin_and_the_field(kairos:
     tamper.on("/public/v2/ticker_new", break_field("tickers", "XRP", "last"))
     result = run(kairos, tamper, "--quarterly-rebalance-twap")
     assert result.code == 1 and "no usable ticker for XRP" in result.err and "last" in result.err
+
+
+# ---- 6. inputs first, then changes ---------------------------------------------------------------------------------
+def test_a_forced_rebalance_that_cannot_read_its_inputs_leaves_the_running_plan(kairos: Kairos) -> None:
+    from kairos.sim.faults import Fault
+
+    assert kairos("--quarterly-rebalance-twap").code == 0
+    plan = kairos.plan()
+    for path, kind in (("/public/v2/ticker_new*", "http_5xx"), ("/public/v2/chart*", "malformed_json")):
+        kairos.app.faults.add(Fault(kind, path=path, count=50))
+        result = kairos("--quarterly-rebalance-twap", "--force", "--lang", "en")
+        assert result.code == 1, result.err
+        kairos.app.faults.clear()
+        plans = kairos.plans()
+        assert [p["status"] for p in plans] == ["active"] and plans[0]["plan_id"] == plan["plan_id"], path
+    kairos.step(minutes=30)
+    assert kairos("--process-twap").code == 0 and kairos.plan()["status"] == "active"  # and it goes on
