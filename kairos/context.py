@@ -145,7 +145,7 @@ class Context:
     def state(self) -> Any:
         from kairos.state import StateStore
         return StateStore(self.paths.state_file, self.paths.lock_file, identity=self.identity,
-                          extra=self._binding_extra(), notify=self._notice)
+                          extra=self._binding_extra(), notify=self._notice, clock=self.clock)
 
     def _notice(self, line: str) -> None:
         self.env.stderr.write(line + "\n")

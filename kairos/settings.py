@@ -86,6 +86,7 @@ class RebalanceSettings:
     max_slippage: Decimal = setting(D("0.01"), lo=D(0), lo_open=True, hi=D("0.2"))
     min_order_krw: Decimal = setting(D(5000), lo=D(1000), hi=D(100_000_000))
     rebalance_on_season_change: bool = True
+    catch_up: bool = True  # a quarter's rebalance not run by its first Monday 09:00 KST + 1 h is started late
     quarter_months: tuple[int, ...] = setting((1, 4, 7, 10), item_rule=Rule(lo=D(1), hi=D(12)))
 
 
@@ -185,6 +186,7 @@ class MarketSettings:
 @dataclass(frozen=True)
 class StateSettings:
     keep_finished_days: int = setting(30, lo=D(0), hi=D(3650))
+    lock_wait_seconds: int = setting(120, lo=D(0), hi=D(3600))
 
 
 @dataclass(frozen=True)

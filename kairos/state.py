@@ -54,12 +54,13 @@ class StateStore:
 
     def __init__(self, path: Path, lock_path: Path, backups: int = BACKUPS, *,
                  identity: ExchangeIdentity | None = None, extra: dict[str, str] | None = None,
-                 notify: Callable[[str], None] | None = None) -> None:
+                 notify: Callable[[str], None] | None = None, clock: Any = None) -> None:
         self.path = path
         self.lock_path = lock_path
         self.identity = identity
         self.extra = extra or {}
         self.notify = notify or (lambda line: log.warning("%s", line))
+        self.clock = clock
         self.backup_dir = path.parent / "backups"
         self.backups = backups
         self._backed_up = False
@@ -102,7 +103,8 @@ class StateStore:
         if self.identity is None or data.get("installation"):
             self._compare_extra(data)
             return
-        data["installation"] = {"id": binding.new_installation_id(), "created_at": datetime.now().astimezone().isoformat(),
+        created = self.clock.now() if self.clock is not None else datetime.now().astimezone()
+        data["installation"] = {"id": binding.new_installation_id(), "created_at": created.isoformat(),
                                 "exchange": self.identity.to_json(), **self.extra}
         log.info("data directory %s bound to %s as installation %s", self.path.parent, self.identity.describe(),
                  data["installation"]["id"])

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Iterator
 
 from kairos.clock import KST
 from kairos.coinone.models import Balance, MarketRules, Ticker
@@ -13,12 +14,30 @@ from kairos.context import Context
 from kairos.core.allocation import Valuation, target_weights, value_portfolio
 from kairos.core.quotes import QuoteCheck, check_quote
 from kairos.core.types import Regime
-from kairos.errors import DataError, ExchangeError
+from kairos.errors import DataError, ExchangeError, KairosError
+from kairos.state import LockBusy
 from kairos.money import ZERO
 
 log = logging.getLogger("kairos.market")
 
-LOCK_WAIT_SECONDS = 120  # weekly and rebalance jobs wait for a running tick; --process-twap never waits
+LOCK_WAIT_SECONDS = 120  # default of state.lock_wait_seconds: weekly and rebalance jobs wait for a running tick
+
+
+class LockTimeout(KairosError):
+    """A weekly or quarterly job could not get the lock in time (exit 1, alert): it did not run."""
+
+
+@contextmanager
+def locked_or_fail(ctx: Context, job: str) -> Iterator[Any]:
+    """The state lock for a job that must not be skipped quietly (unlike --process-twap, which is)."""
+    wait = ctx.settings.state.lock_wait_seconds
+    try:
+        with ctx.state.locked(wait_seconds=wait) as session:
+            yield session
+    except LockBusy:
+        raise LockTimeout(f"{job} did not run: another KAIROS-1 run held {ctx.paths.lock_file} for more than "
+                          f"{wait} s (state.lock_wait_seconds); a missed quarterly rebalance is caught up by the next "
+                          f"--weekly-analysis or --process-twap") from None
 
 
 def quarter_id(now: datetime) -> str:

@@ -34,6 +34,13 @@ M = {
     "weekly_ok": ("국면 {regime}, 마지막 주간 분석 {age} 전 ({at} KST)", "Regime {regime}, last weekly analysis {age} ago ({at} KST)"),
     "weekly_old": ("국면 {regime}, 마지막 주간 분석이 {age} 전 ({at} KST) — 기준 {days}일 초과: cron을 확인하세요",
                    "Regime {regime}, last weekly analysis {age} ago ({at} KST) — over {days} days: check cron"),
+    "quarter_ok": ("분기 리밸런싱: 마지막 {q} ({at} KST)", "Quarterly rebalance: last {q} ({at} KST)"),
+    "quarter_late_on": ("분기 리밸런싱 {q}이(가) 예정({due} KST)이 지났는데 실행되지 않았습니다 — 다음 --process-twap이 늦게 시작합니다",
+                        "Quarterly rebalance {q} was due {due} KST and has not run — the next --process-twap starts it late"),
+    "quarter_late_off": ("분기 리밸런싱 {q}이(가) 예정({due} KST)이 지났는데 실행되지 않았습니다 — rebalance.catch_up이 꺼져 있으니 "
+                         "--quarterly-rebalance-twap을 직접 실행하세요",
+                         "Quarterly rebalance {q} was due {due} KST and has not run — strategy.rebalance.catch_up is off: "
+                         "run --quarterly-rebalance-twap yourself"),
     "twap_idle": ("활성 TWAP 계획 없음 (마지막 --process-twap: {last})", "No active TWAP plan (last --process-twap: {last})"),
     "twap_ok": ("활성 TWAP 계획 {n}개 ({plans}), 마지막 --process-twap {last}", "{n} active TWAP plan(s) ({plans}), last --process-twap {last}"),
     "twap_old": ("활성 TWAP 계획 {n}개 ({plans})인데 마지막 --process-twap이 {last} — 기준 {minutes}분 초과: cron이 멈췄을 수 있습니다",
@@ -80,7 +87,8 @@ M = {
 def health_checks(ctx: Context) -> list[Callable[[], Check]]:
     """The checks --system-status adds to the foundation's, in display order (the state file is read once)."""
     read = _state_reader(ctx)
-    return [lambda: check_weekly(ctx, read()), lambda: check_twap(ctx, read()), lambda: check_state(ctx, read()),
+    return [lambda: check_weekly(ctx, read()), lambda: check_quarter(ctx, read()), lambda: check_twap(ctx, read()),
+            lambda: check_state(ctx, read()),
             lambda: check_lock(ctx), lambda: check_ledger(ctx), lambda: check_disk(ctx), lambda: check_key_age(ctx),
             lambda: check_permissions(ctx), lambda: check_kill_switch(ctx)]
 
@@ -113,6 +121,27 @@ def check_weekly(ctx: Context, state: dict[str, Any] | StateError) -> Check:
     if age > timedelta(days=limit):
         return Check("weekly_analysis", WARN, ctx.out.t(M["weekly_old"], **values))
     return Check("weekly_analysis", OK, ctx.out.t(M["weekly_ok"], **values))
+
+
+def check_quarter(ctx: Context, state: dict[str, Any] | StateError) -> Check:
+    """Warn when this quarter's rebalance was due (first Monday 09:00 KST + 1 h) and has not run."""
+    from kairos.commands.common import quarter_id
+    from kairos.core.calendar import catch_up_due, quarter_due
+
+    if isinstance(state, StateError):
+        return Check("quarterly_rebalance", WARN, ctx.out.t(M["state_fail"], err=state))
+    now = ctx.clock.now()
+    months = ctx.settings.strategy.rebalance.quarter_months
+    last = state.get("rebalance", {})
+    done = last.get("last_quarter") if last.get("completed", True) else None
+    created = _parse(state.get("installation", {}).get("created_at"))
+    due = _kst(quarter_due(now, months))
+    if catch_up_due(now, done, quarter_id(now), created, months):
+        key = "quarter_late_on" if ctx.settings.strategy.rebalance.catch_up else "quarter_late_off"
+        return Check("quarterly_rebalance", WARN, ctx.out.t(M[key], q=quarter_id(now), due=due))
+    at = _parse(last.get("at"))
+    return Check("quarterly_rebalance", OK, ctx.out.t(M["quarter_ok"], q=last.get("last_quarter") or "—",
+                                                       at=_kst(at) if at else "—"))
 
 
 def check_twap(ctx: Context, state: dict[str, Any] | StateError) -> Check:

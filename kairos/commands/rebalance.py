@@ -17,11 +17,12 @@ from kairos.clock import to_ms
 from kairos.coinone.models import MarketRules, OrderRequest
 from kairos.commands import plan_view, season
 from kairos.commands.common import (
-    LOCK_WAIT_SECONDS, MarketView, current_regime, market_rules, quarter_id, read_market, snapshot_and_check,
+    MarketView, locked_or_fail, current_regime, market_rules, quarter_id, read_market, snapshot_and_check,
     targets_for,
 )
 from kairos.context import Context
 from kairos.core.allocation import crypto_ratio
+from kairos.core.calendar import catch_up_due, quarter_due
 from kairos.core.rebalance import RebalancePlan, plan_rebalance
 from kairos.core.types import OrderIntent, Regime, Side
 from kairos.errors import DataError, ExchangeError, KairosError, StateError
@@ -63,6 +64,8 @@ M = {
     "deferred": ("국면 전환 리밸런싱은 미확인 주문이 정리된 뒤 다음 --process-twap에서 시작됩니다.",
                  "The regime-change rebalance starts on the next --process-twap, once unknown orders are resolved."),
     "buy": ("매수", "BUY"), "sell": ("매도", "SELL"),
+    "late": ("⏰ 이번 분기({q}) 리밸런싱이 예정 시각({due})에 실행되지 않아 지금 늦게 시작합니다.",
+             "⏰ This quarter's ({q}) rebalance was due {due} and has not run: starting it now, late."),
     "untrusted": ("  • {coin}: 가격을 믿을 수 없어 주문하지 않음 — {why}", "  • {coin}: price not trusted, no order — {why}"),
 }
 
@@ -80,36 +83,68 @@ def quarterly(ctx: Context, *, use_twap: bool) -> int:
     if ctx.dry_run:
         return dry_run(ctx, use_twap, now)
     force = bool(getattr(ctx.args, "force", False))
-    with ctx.state.locked(wait_seconds=LOCK_WAIT_SECONDS) as session:
-        st = session.data
-        quarter = quarter_id(now)
-        if refused(ctx, st, quarter, force):
-            return 0
-        active = P.active_plans(st)
-        executor = Executor(ctx, session, ctx.ledger, kind="twap" if use_twap else "immediate")
-        if not reconcile_all(ctx, executor, st, now):
-            raise Unresolved("earlier orders still have an unknown result (see above); no rebalance until a later "
-                             "run has reconciled them")
-        # inputs first: every price, rule and candle is read and checked before the state changes, so a
-        # failing ticker or chart leaves a running plan exactly as it was (even with --force)
-        first = first_decision(ctx, st)
-        regime = first[0].regime if first else current_regime(st)
-        inputs = gather(ctx, regime, use_twap, now)
-        if first:
-            record_first_regime(ctx, st, first, now)
-        if sum(supersede(ctx, executor, plan, now) for plan in active):
-            inputs = gather(ctx, regime, use_twap, now)  # cancelled orders freed balances: plan from what is held now
-        session.save()
-        view, rules, plan, atr = inputs
-        plan_view.print_plan(ctx.out, plan, regime.value, ratio(ctx, regime), view.valuation.outside)
-        st["rebalance"] = {"last_quarter": quarter, "at": now.isoformat(), "kind": "twap" if use_twap else "immediate",
-                           "completed": use_twap}
-        if use_twap:
-            return start_twap(ctx, session, executor, plan, rules, regime, kind="quarterly", now=now, atr=atr)
-        return execute_now(ctx, session, executor, plan, rules, view, now)
+    with locked_or_fail(ctx, "--quarterly-rebalance" + ("-twap" if use_twap else "")) as session:
+        return rebalance_in(ctx, session, use_twap=use_twap, force=force, now=now)
+
+
+def rebalance_in(ctx: Context, session: Any, *, use_twap: bool, force: bool, now: datetime) -> int:
+    """The quarterly rebalance inside a run that holds the lock."""
+    st = session.data
+    quarter = quarter_id(now)
+    if refused(ctx, st, quarter, force):
+        return 0
+    active = P.active_plans(st)
+    executor = Executor(ctx, session, ctx.ledger, kind="twap" if use_twap else "immediate")
+    if not reconcile_all(ctx, executor, st, now):
+        raise Unresolved("earlier orders still have an unknown result (see above); no rebalance until a later "
+                         "run has reconciled them")
+    # inputs first: every price, rule and candle is read and checked before the state changes, so a
+    # failing ticker or chart leaves a running plan exactly as it was (even with --force)
+    first = first_decision(ctx, st)
+    regime = first[0].regime if first else current_regime(st)
+    inputs = gather(ctx, regime, use_twap, now)
+    if first:
+        record_first_regime(ctx, st, first, now)
+    if sum(supersede(ctx, executor, plan, now) for plan in active):
+        inputs = gather(ctx, regime, use_twap, now)  # cancelled orders freed balances: plan from what is held now
+    session.save()
+    view, rules, plan, atr = inputs
+    plan_view.print_plan(ctx.out, plan, regime.value, ratio(ctx, regime), view.valuation.outside)
+    st["rebalance"] = {"last_quarter": quarter, "at": now.isoformat(), "kind": "twap" if use_twap else "immediate",
+                       "completed": use_twap}
+    if use_twap:
+        return start_twap(ctx, session, executor, plan, rules, regime, kind="quarterly", now=now, atr=atr)
+    return execute_now(ctx, session, executor, plan, rules, view, now)
 
 
 Inputs = tuple[MarketView, dict[str, MarketRules], RebalancePlan, dict[str, Decimal]]
+
+
+def catch_up(ctx: Context, session: Any, now: datetime) -> int | None:
+    """Start this quarter's rebalance (TWAP) when it was due an hour ago and has not run; None: nothing to do.
+
+    Called by --weekly-analysis and --process-twap: the quarterly cron line has one chance per quarter,
+    and a lock held too long, a server that was off or a failed run must not lose the quarter silently.
+    """
+    st = session.data
+    if not ctx.settings.strategy.rebalance.catch_up or P.active_plans(st) or st.get("pending_rebalance"):
+        return None
+    if current_regime(st) is None or any(True for _ in P.plans_with_unresolved(st)) or \
+            any(r["status"] in (*UNRESOLVED, OPEN) for r in st["orders"].values()):
+        return None  # no regime yet (the weekly analysis decides it), or results to reconcile first
+    last = st["rebalance"]
+    done = last.get("last_quarter") if last.get("completed", True) else None
+    created = st.get("installation", {}).get("created_at")
+    months = ctx.settings.strategy.rebalance.quarter_months
+    if not catch_up_due(now, done, quarter_id(now), datetime.fromisoformat(created) if created else None, months):
+        return None
+    due = plan_view.kst(quarter_due(now, months)) + " KST"
+    log.warning("quarterly rebalance of %s (due %s) has not run: starting it late", quarter_id(now), due)
+    ctx.out.say(ctx.out.t(M["late"], q=quarter_id(now), due=due))
+    ctx.alerts.send("quarterly_rebalance", f"Quarterly rebalance {quarter_id(now)} started late",
+                    [f"It was due {due} and had not run; started by this run."],
+                    dedupe_key=f"catch_up:{quarter_id(now)}")
+    return rebalance_in(ctx, session, use_twap=True, force=False, now=now)
 
 
 def gather(ctx: Context, regime: Regime, use_twap: bool, now: datetime) -> Inputs:
@@ -311,6 +346,10 @@ def start_season_twap(ctx: Context, session: Any, regime: Regime, now: datetime,
         inputs = gather(ctx, regime, True, now)
     view, rules, plan, atr = inputs
     plan_view.print_plan(ctx.out, plan, regime.value, ratio(ctx, regime), view.valuation.outside)
+    if now >= quarter_due(now, ctx.settings.strategy.rebalance.quarter_months):
+        # a full rebalance after the quarter's due time is that quarter's rebalance: no second one to catch up
+        st["rebalance"] = {"last_quarter": quarter_id(now), "at": now.isoformat(), "kind": "season_change",
+                           "completed": True}
     return start_twap(ctx, session, executor, plan, rules, regime, kind="season_change", now=now, atr=atr)
 
 

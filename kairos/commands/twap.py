@@ -77,6 +77,11 @@ def process(ctx: Context) -> int:
         return preview(ctx)
     try:
         with ctx.state.locked(wait_seconds=0) as session:
+            if not ctx.kill_switch:
+                from kairos.commands.rebalance import catch_up
+                late = catch_up(ctx, session, ctx.clock.now())  # a quarterly rebalance due and not run
+                if late is not None:
+                    return late
             return Tick(ctx, session).run()
     except LockBusy:
         log.info("--process-twap skipped: another run holds the lock")

@@ -6,7 +6,7 @@ when the regime flips and `rebalance_on_season_change` is on, a TWAP rebalance s
 from __future__ import annotations
 
 from kairos.commands import plan_view, season
-from kairos.commands.common import LOCK_WAIT_SECONDS, current_regime, read_market, snapshot_and_check
+from kairos.commands.common import current_regime, locked_or_fail, read_market, snapshot_and_check
 from kairos.context import Context
 from kairos.core.allocation import crypto_ratio
 from kairos.core.season import SeasonDecision
@@ -46,7 +46,7 @@ def run(ctx: Context) -> int:
         ctx.out.say(ctx.out.t(M["dry_flip"] if decision.changed else M["dry"]))
         emit(ctx, decision, inputs, saved=False)
         return 0
-    with ctx.state.locked(wait_seconds=LOCK_WAIT_SECONDS) as session:
+    with locked_or_fail(ctx, "--weekly-analysis") as session:
         decision = season.decide(ctx, inputs, current_regime(session.data))
         season.record(ctx, session.data, decision, inputs, now)
         session.save()
@@ -54,13 +54,15 @@ def run(ctx: Context) -> int:
         emit(ctx, decision, inputs, saved=True)
         snapshot_and_check(ctx, read_market(ctx), decision.regime, plan_active=bool(P.active_plans(session.data)))
         announce(ctx, decision, inputs)
+        from kairos.commands.rebalance import catch_up, start_season_twap
         if not decision.changed:
-            return 0
+            late = catch_up(ctx, session, now)  # a quarterly rebalance that was due and has not run
+            return 0 if late is None else late
         if not ctx.settings.strategy.rebalance.rebalance_on_season_change:
             ctx.out.say(ctx.out.t(M["no_rebalance"]))
-            return 0
+            late = catch_up(ctx, session, now)
+            return 0 if late is None else late
         ctx.out.say(ctx.out.t(M["rebalance"]))
-        from kairos.commands.rebalance import start_season_twap
         return start_season_twap(ctx, session, decision.regime, now)
 
 
