@@ -6,8 +6,8 @@ error naming where we looked — never a key derived from the hostname or anythi
 """
 from __future__ import annotations
 
+import io
 import os
-import re
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -92,39 +92,107 @@ def create_master_key(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-_LINE = re.compile(r"^(?P<indent>\s*)(?P<key>[A-Za-z_][A-Za-z0-9_]*):(?P<sep>\s*)(?P<value>[^#]*?)(?P<tail>\s*(#.*)?)$")
-
-
 def encrypt_config_text(text: str, key: bytes) -> tuple[str, list[str]]:
-    """Encrypt plain secret values in block-style YAML text, keeping comments and order."""
-    stack: list[tuple[int, str]] = []
-    changed: list[str] = []
-    lines = text.splitlines(keepends=True)
-    for index, line in enumerate(lines):
-        match = _LINE.match(line.rstrip("\n"))
-        if not match:
+    """Encrypt the plain secret values of a YAML config, keeping comments, order, quoting and anchors.
+
+    Round-trip editing with ruamel.yaml: the file is parsed and written back by a YAML library, so a `#`
+    inside a quoted value, `''` escapes, anchors and aliases survive. A secret it cannot safely replace
+    (not text, inherited through a merge key, or shared through an anchor) is refused with one line.
+    """
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 1 << 16  # never fold a long token onto two lines
+    try:
+        doc = yaml.load(text)
+    except YAMLError as exc:
+        raise ConfigError(f"--encrypt-config: the config file is not valid YAML ({str(exc).splitlines()[0]}); "
+                          f"file untouched") from None
+    changed = []
+    for path in sorted(SECRET_PATHS):
+        found = _secret_slot(doc, path)
+        if found is None:
             continue
-        indent = len(match["indent"])
-        while stack and stack[-1][0] >= indent:
-            stack.pop()
-        path = ".".join([k for _, k in stack] + [match["key"]])
-        stack.append((indent, match["key"]))
-        value = _unquote(match["value"].strip())
-        if path in SECRET_PATHS and value and not value.startswith((PREFIX, "${")):
-            newline = "\n" if line.endswith("\n") else ""
-            lines[index] = f'{match["indent"]}{match["key"]}: "{encrypt_value(value, key)}"{match["tail"]}{newline}'
-            changed.append(path)
-    return "".join(lines), changed
+        mapping, name = found
+        value = mapping[name]
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: expected text to encrypt, got {type(value).__name__}; file untouched")
+        if value.startswith((PREFIX, "${")):
+            continue
+        if getattr(getattr(value, "anchor", None), "value", None):
+            raise ConfigError(f"{path}: the value carries a YAML anchor (&{value.anchor.value}) that other keys may "
+                              f"share; write it out plainly, then encrypt; file untouched")
+        mapping[name] = DoubleQuotedScalarString(encrypt_value(str(value), key))
+        changed.append(path)
+    out = io.StringIO()
+    yaml.dump(doc, out)
+    return out.getvalue(), changed
 
 
-def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-        return value[1:-1]
-    return value
+def _secret_slot(doc: object, path: str) -> tuple[dict, str] | None:
+    """(mapping, key) holding `path` in the round-trip document, or None when it is absent."""
+    node = doc
+    parts = path.split(".")
+    for depth, part in enumerate(parts):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        own = getattr(node, "_ok", None)
+        if own is not None and part not in own:
+            raise ConfigError(f"{path}: comes from a YAML merge key (<<: *anchor); write it in its own section, "
+                              f"then encrypt; file untouched")
+        if depth == len(parts) - 1:
+            return node, part  # type: ignore[return-value]
+        node = node[part]
+        if getattr(getattr(node, "anchor", None), "value", None):
+            raise ConfigError(f"{'.'.join(parts[:depth + 1])}: this section carries a YAML anchor "
+                              f"(&{node.anchor.value}) that other keys may share; file untouched")
+    return None
+
+
+def plain_tree(text: str, where: str) -> object:
+    """The config text as the settings loader reads it (plain dicts, lists and scalars)."""
+    import yaml
+
+    from kairos.settings import _Loader
+
+    try:
+        return yaml.load(text, Loader=_Loader) or {}  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: the encrypted text does not parse ({exc}); file untouched") from None
+
+
+def verify_encrypted(original: str, encrypted: str, key: bytes, changed: list[str], where: str) -> None:
+    """The encrypted text alone (no environment) must read as exactly the original values once decrypted."""
+    before, after = plain_tree(original, where), plain_tree(encrypted, where)
+    for path in changed:
+        parent = after
+        *heads, last = path.split(".")
+        for part in heads:
+            parent = parent[part]  # type: ignore[index]
+        parent[last] = decrypt_value(parent[last], key, path=path, source="the master key")  # type: ignore[index]
+    if after != before:
+        raise ConfigError(f"{where}: the encrypted file would not read back as the same settings "
+                          f"(first difference: {_first_difference(before, after) or '?'}); file untouched")
+
+
+def _first_difference(a: object, b: object, path: str = "") -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b), key=str):
+            found = _first_difference(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+        return None
+    return None if a == b else (path or "(root)")
 
 
 def encrypt_config_file(path: Path, key: bytes) -> tuple[list[str], Path | None]:
-    """Encrypt a config file in place (backup first, atomic replace); returns (paths, backup)."""
+    """Encrypt a config file: write a temporary file beside it, verify it alone decrypts to the original
+    values, back the original up (mode 600), and only then replace it. Returns (paths, backup)."""
     try:
         original = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -132,15 +200,22 @@ def encrypt_config_file(path: Path, key: bytes) -> tuple[list[str], Path | None]
     text, changed = encrypt_config_text(original, key)
     if not changed:
         return [], None
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    backup = path.with_name(f"{path.name}.bak-{stamp}")
-    shutil.copy2(path, backup)
-    os.chmod(backup, 0o600)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    verify_encrypted(original, text, key, changed, str(path))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        verify_encrypted(original, tmp.read_text(encoding="utf-8"), key, changed, str(path))  # the file as written
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        backup = path.with_name(f"{path.name}.bak-{stamp}")
+        shutil.copy2(path, backup)
+        os.chmod(backup, 0o600)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {tmp}: {exc.strerror}; {path} untouched") from None
+    finally:
+        tmp.unlink(missing_ok=True)
     return changed, backup
