@@ -47,6 +47,8 @@ DRY_RUN_OK = {"weekly_analysis", "quarterly_rebalance", "quarterly_rebalance_twa
 FORCE_OK = {"quarterly_rebalance", "quarterly_rebalance_twap"}
 CHART_OK = {"performance_report", "backtest"}
 NEEDS_NO_SETTINGS = {"init_master_key"}
+WRITES_DATA = {"weekly_analysis", "quarterly_rebalance", "quarterly_rebalance_twap", "process_twap",
+               "clear_failed_twap", "performance_report", "test_alerts", "backtest"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -166,7 +168,7 @@ def dispatch(action: str, args: argparse.Namespace, env: Env) -> int:
         command = getattr(importlib.import_module(module_name), func_name)
         return int(command(ctx) or 0)
     except KairosError as exc:
-        return report_failure(exc, exc.exit_code, ctx, env, action)
+        return report_failure(exc, exc.exit_code, ctx, env, action, lang=args.lang)
     except KeyboardInterrupt:
         env.stderr.write("interrupted\n")
         return 130
@@ -174,7 +176,7 @@ def dispatch(action: str, args: argparse.Namespace, env: Env) -> int:
         return 141
     except Exception as exc:  # the last line of defence: one line, details in the log file
         log.exception("unexpected error in --%s", action.replace("_", "-"), extra=FILE_ONLY)
-        return report_failure(exc, 1, ctx, env, action, unexpected=True)
+        return report_failure(exc, 1, ctx, env, action, unexpected=True, lang=args.lang)
 
 
 def make_context(action: str, args: argparse.Namespace, env: Env):  # -> Context
@@ -191,8 +193,11 @@ def make_context(action: str, args: argparse.Namespace, env: Env):  # -> Context
     ctx = Context(env, settings, args, REDACTOR)
     if action not in NEEDS_NO_SETTINGS:
         ctx.adopt_legacy_data()
+    # --system-status reports an unusable log or data directory as ❌ and goes on with the other checks
     setup_logging(ctx.paths.log_dir, settings.logging.level, env.stderr, REDACTOR,
-                  settings.logging.max_bytes, settings.logging.backups)
+                  settings.logging.max_bytes, settings.logging.backups, strict=action != "system_status")
+    if action in WRITES_DATA:
+        check_data_dir(ctx.paths.data_dir)
     from kairos.permissions import enforce
     from kairos.secrets import master_key_file
     enforce([settings.source, master_key_file(env.home)], live=not ctx.mock,
@@ -200,6 +205,19 @@ def make_context(action: str, args: argparse.Namespace, env: Env):  # -> Context
     log.info("start --%s (mode=%s, dry_run=%s)", action.replace("_", "-"), "mock" if ctx.mock else "live", ctx.dry_run)
     arm_crashpoints(env, mock=ctx.mock)
     return ctx
+
+
+def check_data_dir(path) -> None:  # noqa: ANN001 - a Path
+    """The data directory exists (or can be made) and takes a file; else one line naming it and its setting."""
+    import os
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"data directory {path} (paths.data_dir) cannot be used: {exc.strerror or exc}") from None
 
 
 def arm_crashpoints(env: Env, *, mock: bool) -> None:
@@ -213,9 +231,10 @@ def arm_crashpoints(env: Env, *, mock: bool) -> None:
         crashpoints.disarm()  # never inherit an armed state from an earlier in-process run
 
 
-def report_failure(exc: BaseException, code: int, ctx, env: Env, action: str, unexpected: bool = False) -> int:
+def report_failure(exc: BaseException, code: int, ctx, env: Env, action: str, unexpected: bool = False,
+                   lang: str | None = None) -> int:
     """Print one redacted line, log it, and send a best-effort system_error alert."""
-    lang = getattr(ctx, "lang", "ko") if ctx else "ko"
+    lang = getattr(ctx, "lang", None) or lang or "ko"
     label = {"ko": "오류", "en": "error"}[lang]
     kind = f"{type(exc).__name__}: " if unexpected else ""
     message = REDACTOR(f"{label}: {kind}{exc}".splitlines()[0] if str(exc) else f"{label}: {type(exc).__name__}")

@@ -156,7 +156,8 @@ class Context:
     @cached_property
     def ledger(self) -> Any:
         from kairos.ledger import Ledger
-        return Ledger.open(self.paths.ledger_file, identity=self.identity)
+        return Ledger.open(self.paths.ledger_file, identity=self.identity,
+                           wait_seconds=float(self.settings.state.ledger_wait_seconds))
 
     @cached_property
     def alerts(self) -> Any:

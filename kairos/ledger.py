@@ -17,7 +17,7 @@ from kairos import crashpoints
 
 if TYPE_CHECKING:
     from kairos.binding import ExchangeIdentity
-from kairos.errors import StateError
+from kairos.errors import ConfigError, KairosError, StateError
 from kairos.output import to_jsonable
 
 SCHEMA = [
@@ -46,6 +46,17 @@ SCHEMA = [
 ]
 
 
+BUSY_WAIT_SECONDS = 5.0
+
+
+class LedgerBusy(KairosError):
+    """The ledger stayed locked by another program for the whole wait (exit 1: temporary, retry later)."""
+
+
+def _busy(exc: sqlite3.DatabaseError) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc).lower()
+
+
 def dumps(value: Any) -> str:
     return json.dumps(value, default=to_jsonable, ensure_ascii=False, sort_keys=True)
 
@@ -53,23 +64,32 @@ def dumps(value: Any) -> str:
 class Ledger:
     """Append-mostly history shared by every process (WAL, busy timeout)."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, wait_seconds: float = BUSY_WAIT_SECONDS) -> None:
         self.conn = conn
         self.path = path
+        self.wait_seconds = wait_seconds
 
     @classmethod
-    def open(cls, path: Path, identity: "ExchangeIdentity | None" = None) -> "Ledger":
+    def open(cls, path: Path, identity: "ExchangeIdentity | None" = None,
+             wait_seconds: float = BUSY_WAIT_SECONDS) -> "Ledger":
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+        except OSError as exc:
+            raise ConfigError(f"data directory {path.parent} (paths.data_dir) cannot be used: "
+                              f"{exc.strerror or exc}") from None
+        try:
+            conn = sqlite3.connect(str(path), timeout=wait_seconds, isolation_level=None)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
-            ledger = cls(conn, path)
+            ledger = cls(conn, path, wait_seconds)
             ledger._migrate()
             if identity is not None:
                 ledger._bind(identity)
         except sqlite3.DatabaseError as exc:
+            if _busy(exc):
+                raise LedgerBusy(f"ledger {path} is locked by another program (waited {wait_seconds:g} s); "
+                                 f"nothing was changed — try again") from None
             raise StateError(f"ledger {path} cannot be opened ({exc}); it was not changed") from None
         return ledger
 
@@ -101,7 +121,7 @@ class Ledger:
             self.conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             self._rollback()
-            raise StateError(f"ledger {self.path}: {exc}") from None
+            raise self._error(exc) from None
         except BaseException:
             self._rollback()
             raise
@@ -116,7 +136,14 @@ class Ledger:
         try:
             return self.conn.execute(sql, params).fetchall()
         except sqlite3.DatabaseError as exc:
-            raise StateError(f"ledger {self.path}: {exc}") from None
+            raise self._error(exc) from None
+
+    def _error(self, exc: sqlite3.DatabaseError) -> KairosError:
+        """A lock held by another program is temporary (exit 1); anything else needs a human (exit 3)."""
+        if _busy(exc):
+            return LedgerBusy(f"ledger {self.path} is locked by another program (waited {self.wait_seconds:g} s); "
+                              f"try again")
+        return StateError(f"ledger {self.path}: {exc}")
 
     def close(self) -> None:
         self.conn.close()

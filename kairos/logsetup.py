@@ -6,6 +6,7 @@ import logging.handlers
 from pathlib import Path
 from typing import TextIO
 
+from kairos.errors import ConfigError
 from kairos.redact import Redactor, RedactingFilter
 
 FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s [pid %(process)d] %(message)s"
@@ -16,8 +17,10 @@ logging.getLogger("kairos").addHandler(logging.NullHandler())  # no "last resort
 
 
 def setup_logging(log_dir: Path | None, level: str, stderr: TextIO, redactor: Redactor,
-                  max_bytes: int = 5_000_000, backups: int = 5, console_level: int = logging.WARNING) -> Path | None:
-    """(Re)configure the `kairos` logger; returns the log file path or None if it cannot be written."""
+                  max_bytes: int = 5_000_000, backups: int = 5, console_level: int = logging.WARNING,
+                  strict: bool = False) -> Path | None:
+    """(Re)configure the `kairos` logger; returns the log file path, or None when it cannot be written
+    (`strict`: a ConfigError naming the directory and its setting instead)."""
     root = logging.getLogger("kairos")
     for handler in [h for h in root.handlers if getattr(h, _OWNED, False)]:
         root.removeHandler(handler)
@@ -34,9 +37,14 @@ def setup_logging(log_dir: Path | None, level: str, stderr: TextIO, redactor: Re
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
         path = log_dir / "kairos.log"
+        with open(path, "a", encoding="utf-8"):  # fail here, in one line, not in every record later
+            pass
         file_handler = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups,
                                                             encoding="utf-8", delay=True)
     except OSError as exc:
+        if strict:
+            raise ConfigError(f"log directory {log_dir} (paths.log_dir) cannot be written: "
+                              f"{exc.strerror or exc}") from None
         root.warning("cannot write logs to %s (%s); logging to the console only", log_dir, exc.strerror)
         return None
     file_handler.setLevel(getattr(logging, level))

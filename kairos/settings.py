@@ -187,6 +187,7 @@ class MarketSettings:
 class StateSettings:
     keep_finished_days: int = setting(30, lo=D(0), hi=D(3650))
     lock_wait_seconds: int = setting(120, lo=D(0), hi=D(3600))
+    ledger_wait_seconds: Decimal = setting(D(5), lo=D(0), lo_open=True, hi=D(120))
 
 
 @dataclass(frozen=True)

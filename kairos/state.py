@@ -180,7 +180,11 @@ class StateStore:
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if backup and not self._backed_up:
-            self._rotate_backups()
+            try:
+                self._rotate_backups()
+            except OSError as exc:  # disk full: the earlier backups stay as they were; the save still tries
+                log.warning("state backup skipped (%s: %s); the earlier backups in %s are intact",
+                            exc.strerror or type(exc).__name__, getattr(exc, "filename", "") or "", self.backup_dir)
             self._backed_up = True
         crashpoints.hit("state.save.before")
         payload = json.dumps(data, default=to_jsonable, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
@@ -206,11 +210,19 @@ class StateStore:
             return  # never rotate a bad file over good backups
         self.backup_dir.mkdir(parents=True, exist_ok=True)
         name = self.path.name
+        fresh = self.backup_dir / f".{name}.new"
+        try:  # copy first: only a complete copy shifts the older backups (a full disk leaves them untouched)
+            shutil.copyfile(self.path, fresh)
+            with open(fresh, "rb+") as handle:
+                os.fsync(handle.fileno())
+        except OSError:
+            fresh.unlink(missing_ok=True)
+            raise
         for i in range(self.backups - 1, 0, -1):
             older = self.backup_dir / f"{name}.{i}"
             if older.exists():
                 os.replace(older, self.backup_dir / f"{name}.{i + 1}")
-        shutil.copy2(self.path, self.backup_dir / f"{name}.1")
+        os.replace(fresh, self.backup_dir / f"{name}.1")
 
 
 class StateSession:

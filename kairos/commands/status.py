@@ -13,6 +13,7 @@ from typing import Callable
 
 from kairos.context import Context
 from kairos.errors import AuthError, KairosError
+from kairos.logsetup import FILE_ONLY
 from kairos.money import fmt_krw, fmt_pct
 
 log = logging.getLogger("kairos.status")
@@ -75,7 +76,7 @@ class Check:
 
 def run(ctx: Context) -> int:
     """Print the settings summary and every check; exit 1 if any check failed."""
-    checks = [check() for check in checks_for(ctx)]
+    checks = [guarded(check) for check in checks_for(ctx)]
     out = ctx.out
     out.say(out.t(M["title"]))
     out.say(out.t(M["settings"]))
@@ -95,6 +96,16 @@ def run(ctx: Context) -> int:
     return 1 if fails else 0
 
 
+def guarded(check: Callable[[], Check]) -> Check:
+    """One check; whatever it raises becomes that check's ❌ line, and the others still run."""
+    try:
+        return check()
+    except Exception as exc:  # a status report must come out whole: the failure is the finding
+        log.warning("a --system-status check failed: %s", exc, exc_info=True, extra=FILE_ONLY)
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return Check("check_error", FAIL, f"{type(exc).__name__}: {text}")
+
+
 def checks_for(ctx: Context) -> list[Callable[[], Check]]:
     from kairos.commands.health import health_checks  # imports Check from here
 
@@ -111,7 +122,7 @@ def record_snapshot_quietly(ctx: Context) -> None:
     try:
         state = ctx.state.read()
         snapshot_and_check(ctx, read_market(ctx), current_regime(state), plan_active=bool(P.active_plans(state)))
-    except KairosError as exc:  # the status report must come out even if the snapshot cannot be taken
+    except Exception as exc:  # the status report must come out even if the snapshot cannot be taken
         log.warning("no portfolio snapshot this run: %s", exc)
 
 

@@ -122,7 +122,7 @@ class Alerts:
         try:
             last = ledger.last_alert_at(key)
         except Exception:  # an unreadable ledger must not silence or block an alert
-            log.warning("could not read alert history for %s; sending", key, exc_info=True)
+            log.warning("could not read alert history for %s; sending", key, exc_info=True, extra=FILE_ONLY)
             return False
         return last is not None and self.clock.now() - last < self.dedupe
 
@@ -134,7 +134,7 @@ class Alerts:
         try:
             ledger.record_alert(self.clock.now(), key, alert.alert_type, alert.level, targets, delivered)
         except Exception:
-            log.warning("could not record alert %s in the ledger", key, exc_info=True)
+            log.warning("could not record alert %s in the ledger", key, exc_info=True, extra=FILE_ONLY)
 
 
 FAILED_TITLE = ("KAIROS-1 --{action} 실패 (종료 코드 {code})", "KAIROS-1 --{action} failed (exit {code})")
