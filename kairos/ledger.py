@@ -224,6 +224,9 @@ class Ledger:
             c.execute("INSERT OR REPLACE INTO plans(plan_id, archived_at, status, payload) VALUES (?, ?, ?, ?)",
                       (plan["plan_id"], at.isoformat(), plan["status"], dumps(plan)))
 
+    def archived_ids(self) -> set[str]:
+        return {r[0] for r in self.read("SELECT plan_id FROM plans")}
+
     def archived_plans(self) -> list[dict[str, Any]]:
         return [json.loads(r["payload"]) for r in self.read("SELECT payload FROM plans ORDER BY archived_at")]
 

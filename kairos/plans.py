@@ -134,12 +134,31 @@ def summary(plan: dict[str, Any]) -> dict[str, Any]:
     return {"progress": str(plan_progress(plan).quantize(Decimal("0.0001"))), "legs": legs}
 
 
-def prune_finished(state: dict[str, Any], keep: int = 5) -> list[dict[str, Any]]:
-    """Drop the oldest completed plans beyond `keep` (they are archived in the ledger already)."""
-    completed = [p for p in state["plans"] if p["status"] == "completed" and not any(
-        leg_unresolved(l) for l in p["legs"])]
+def prune_finished(state: dict[str, Any], keep: int = 5, *, now: datetime | None = None,
+                   keep_days: int | None = None, archive: Any = None) -> list[dict[str, Any]]:
+    """Drop finished plans from the state file (each was archived in the ledger when it closed).
+
+    Completed plans beyond the newest `keep`; and any finished plan — completed, expired, superseded or
+    failed — closed more than `keep_days` ago (`state.keep_finished_days`), so a tick's cost does not
+    grow with history. A plan with an order still unresolved or lost-and-watched is never dropped.
+    `archive(plans)` is called first (the ledger keeps every plan; one closed by an older version, or
+    killed between its two writes, may not be there yet).
+    """
+    def settled(plan: dict[str, Any]) -> bool:
+        return not any(o.get("status") in (*UNRESOLVED, OPEN, "lost") for leg in plan["legs"] for o in leg["orders"])
+
+    completed = [p for p in state["plans"] if p["status"] == "completed" and settled(p)]
     dropped = completed[:-keep] if len(completed) > keep else []
+    if now is not None and keep_days is not None:
+        horizon = now - timedelta(days=keep_days)
+        dropped += [p for p in state["plans"] if p["status"] in FINISHED and p not in dropped and settled(p)
+                    and datetime.fromisoformat(p.get("closed_at") or p["end_at"]) < horizon]
+    if dropped and archive is not None:
+        archive(dropped)  # before they leave the state file: the ledger is their history
     state["plans"] = [p for p in state["plans"] if p not in dropped]
+    gone = {p["plan_id"] for p in dropped}
+    if gone:  # their one-time alert markers go with them
+        state["notices"] = {k: v for k, v in state.get("notices", {}).items() if not set(k.split(":")) & gone}
     return dropped
 
 

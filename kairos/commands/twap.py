@@ -114,7 +114,7 @@ class Tick:
         grace = timedelta(minutes=self.ctx.settings.execution.expiry_grace_minutes)
         watched = [r for _p, r, until in lost_records(self.state) if until is None or self.now <= until + grace]
         if not (pending or immediate or active or watched or self.state.get("pending_rebalance")):
-            self.session.save(backup=False)  # heartbeat only
+            self.session.save(backup=bool(self.prune()))  # heartbeat only (and old finished plans out)
             self.out.say(self.out.t(M["idle"]))
             self.out.emit({"active_plans": 0, "actions": []})
             return 0
@@ -147,6 +147,7 @@ class Tick:
                     self.advance(plan, leg, view, wallet)
         for plan in active:
             self.close_if_finished(plan)
+        self.prune()
         self.session.save()
         self.report(active)
         if signals.stop_requested():
@@ -306,7 +307,16 @@ class Tick:
         self.ctx.alerts.send(alert_type, f"TWAP {plan['plan_id']} {status}", lines, dedupe_key=f"twap_{status}:{plan['plan_id']}",
                              action=None if status == "completed" else "Review the shortfall; run --quarterly-rebalance-twap --force to retry.")
         self.lines.append(self.out.t(M["closed"], plan=plan["plan_id"], status=status))
-        P.prune_finished(self.state)
+        self.prune()
+
+    def prune(self) -> list[dict[str, Any]]:
+        """Finished plans past state.keep_finished_days leave the state file (archived in the ledger first)."""
+        def archive(plans: list[dict[str, Any]]) -> None:
+            have = self.ctx.ledger.archived_ids()
+            for plan in (p for p in plans if p["plan_id"] not in have):
+                self.ctx.ledger.archive_plan(self.now, plan)
+        return P.prune_finished(self.state, now=self.now, keep_days=self.ctx.settings.state.keep_finished_days,
+                                archive=archive)
 
     # ---- output ------------------------------------------------------------------------------------
     def side(self, leg: dict[str, Any]) -> str:
