@@ -5,7 +5,8 @@ Run: python bench/bench_cli_startup.py [RUNS]        (default 15 runs per comman
 Wall time (median of RUNS) of `--twap-status` (with an active plan) and of an idle `--process-twap`,
 as a ratio to `python -c pass`, both as real subprocesses in mock mode; then the modules each path
 imports (`python -X importtime`): how many, the heaviest, and whether pandas / numpy / matplotlib
-are among them. (tests/reliability/test_overlaps.py asserts pandas and matplotlib are not.)
+are among them. (tests/reliability/test_overlaps.py asserts pandas and matplotlib are not.) Last, the weekly
+analysis: wall time, peak RSS and heavy imports, with the simulator in its own process and in-process.
 """
 from __future__ import annotations
 
@@ -51,6 +52,53 @@ def wall(argv: list[str], env: dict[str, str] | None, runs: int) -> float:
     return statistics.median(times)
 
 
+def wall_and_rss(argv: list[str], env: dict[str, str], runs: int) -> tuple[float, float]:
+    """Median wall time (s) and median peak RSS (MB) of a subprocess, from os.wait4's rusage."""
+    times, rss = [], []
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        times.append(time.perf_counter() - start)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"{argv} exited {os.waitstatus_to_exitcode(status)}")
+        rss.append(usage.ru_maxrss / 1024)
+    return statistics.median(times), statistics.median(rss)
+
+
+def weekly(tmp: Path, runs: int) -> None:
+    """--weekly-analysis: with the simulator in another process (the live shape: this process imports only
+    the product) and with the in-process simulator (whose market model uses numpy)."""
+    sim = subprocess.Popen([sys.executable, "-m", "kairos.sim", "--port", "0", "--state", str(tmp / "sim.sqlite"),
+                            "--quiet"], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        url = sim.stdout.readline().split()[-1]  # type: ignore[union-attr]
+        import json
+        import urllib.request
+        request = urllib.request.Request(f"{url}/__sim__/clock", method="POST",
+                                         data=json.dumps({"now_ms": 1795392000000}).encode(),
+                                         headers={"X-SIM-ADMIN": "sim-access-token-0000"})
+        urllib.request.urlopen(request).read()
+        rows = []
+        for label, extra in (("--weekly-analysis (simulator in its own process)", f"mock:\n  server_url: {url}\n"),
+                             ("--weekly-analysis (in-process simulator)", "")):
+            config = tmp / label.split("(")[1].split()[0] / "config.yaml"
+            config.parent.mkdir(parents=True, exist_ok=True)
+            config.write_text("mode: mock\nlanguage: en\n" + extra, encoding="utf-8")
+            config.chmod(0o600)
+            env = {"PATH": os.environ.get("PATH", ""), "KAIROS_HOME": str(config.parent), "KAIROS_NOW": NOW,
+                   "PYTHONDONTWRITEBYTECODE": "1"}
+            argv = [sys.executable, "kairos1_main.py", "--weekly-analysis", "--config", str(config)]
+            t, rss = wall_and_rss(argv, env, runs)
+            heavy = sorted({n.split(".")[0] for n, _ in imports(argv, env) if n.split(".")[0] in HEAVY})
+            rows.append((label, t, rss, heavy))
+        for label, t, rss, heavy in rows:
+            print(f"{label:<50} {t * 1000:7.1f} ms  peak RSS {rss:5.1f} MB  heavy imports: {', '.join(heavy) or 'none'}")
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+
+
 def imports(argv: list[str], env: dict[str, str]) -> list[tuple[str, int]]:
     """(module, cumulative µs) from -X importtime, in import order."""
     done = subprocess.run([sys.executable, "-X", "importtime", *argv[1:]], cwd=REPO, env=env, capture_output=True, text=True)
@@ -87,6 +135,8 @@ def main(runs: int) -> None:
             print(f"{label}: {len(rows)} modules imported, heavy: {', '.join(heavy) or 'none (no pandas, numpy, matplotlib)'}")
             print("  heaviest top-level imports (cumulative ms): "
                   + ", ".join(f"{name} {us / 1000:.0f}" for name, us in top))
+        print()
+        weekly(Path(tmp), runs)
 
 
 if __name__ == "__main__":

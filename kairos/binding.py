@@ -19,6 +19,8 @@ from typing import Any, Mapping
 
 from kairos.errors import StateError
 
+SIM_BASE_URL = "https://coinone-sim.invalid"  # where the in-process simulator is mounted (kairos.wiring)
+
 # k1-<installation>-<plan id>-<coin>-s<slot>-a<attempt> (TWAP) / k1-<installation>-<plan id>-<coin>-<side>-a1 (immediate)
 UOID = re.compile(r"^k1-(?P<installation>[a-z0-9]{8})-(?P<rest>[a-z0-9._-]+)$")
 

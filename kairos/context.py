@@ -133,11 +133,11 @@ class Context:
     @cached_property
     def identity(self) -> "ExchangeIdentity":
         """The exchange account this run talks to (mode, base URL, key fingerprint)."""
-        from kairos.binding import ExchangeIdentity, key_fingerprint
-        if self.mock:
-            from kairos.wiring import SIM_BASE_URL, sim_credentials
-            token = sim_credentials(self).access_token.reveal()
-            return ExchangeIdentity("mock", self.settings.mock.server_url or SIM_BASE_URL, key_fingerprint(token))
+        from kairos.binding import SIM_BASE_URL, ExchangeIdentity, key_fingerprint
+        if self.mock:  # the simulator's key as kairos.wiring.sim_credentials picks it (no requests import here)
+            ex, mock = self.settings.exchange, self.settings.mock
+            token = ex.access_token.reveal() if ex.has_keys and ex.access_token and not mock.server_url else mock.access_token
+            return ExchangeIdentity("mock", mock.server_url or SIM_BASE_URL, key_fingerprint(token))
         ex = self.settings.exchange
         return ExchangeIdentity("live", ex.base_url, key_fingerprint(ex.access_token.reveal() if ex.access_token else None))
 

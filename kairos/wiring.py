@@ -16,7 +16,7 @@ from kairos.schema import Secret
 if TYPE_CHECKING:
     from kairos.context import Context
 
-SIM_BASE_URL = "https://coinone-sim.invalid"
+from kairos.binding import SIM_BASE_URL  # noqa: E402,F401 - re-exported: tests and tools import it from here
 
 
 def build_client(ctx: "Context") -> CoinoneClient:

@@ -131,7 +131,8 @@ def test_twenty_overlapping_processes_every_tick_of_a_lifecycle(run: int) -> Non
 
 # ---- the footprint every one of those processes pays ------------------------------------------------
 @pytest.mark.parametrize("args, active", [(("--twap-status",), True), (("--process-twap",), False),
-                                          (("--process-twap",), True)], ids=["twap-status", "idle-tick", "tick"])
+                                          (("--process-twap",), True), (("--weekly-analysis",), False)],
+                         ids=["twap-status", "idle-tick", "tick", "weekly"])
 def test_the_cron_paths_import_neither_pandas_nor_matplotlib(args: tuple[str, ...], active: bool) -> None:
     """`python -X importtime` on the real command: the 15-minute paths stay light (DESIGN §2)."""
     with scratch_dir("imports") as root, Lifecycle(root) as life:
@@ -146,3 +147,7 @@ def test_the_cron_paths_import_neither_pandas_nor_matplotlib(args: tuple[str, ..
     assert done.returncode == 0, done.stderr[-500:]
     assert {"kairos.cli", "kairos.state"} <= modules  # the measurement saw the program's own imports
     assert sorted(m for m in modules if m.split(".")[0] in ("pandas", "matplotlib")) == []
+    if args == ("--weekly-analysis",) or not active:  # no numpy either (the simulator runs in its own process)
+        assert sorted(m for m in modules if m.split(".")[0] == "numpy") == []
+    if args == ("--twap-status",) or (args == ("--process-twap",) and not active):  # nothing to send: no HTTP stack
+        assert "requests" not in modules
