@@ -255,6 +255,12 @@ def shape_problem(data: dict[str, Any]) -> str | None:
         if not isinstance(installation, dict) or not _ID.fullmatch(str(installation.get("id"))) \
                 or not isinstance(installation.get("exchange"), dict):
             return "installation: expected {id: 8 lowercase letters/digits, exchange: {...}}"
+    at = data["rebalance"].get("at")
+    if at is not None:
+        try:
+            datetime.fromisoformat(at)
+        except (TypeError, ValueError):
+            return f"rebalance.at is {at!r}, expected an ISO 8601 time"
     if data["season"].get("regime") not in (None, "risk_on", "risk_off"):
         return f"season.regime is {data['season']['regime']!r}, expected risk_on or risk_off"
     for i, plan in enumerate(data["plans"]):
@@ -271,7 +277,7 @@ def shape_problem(data: dict[str, Any]) -> str | None:
 def _plan_problem(plan: Any) -> str | None:
     if not isinstance(plan, dict):
         return " is not a JSON object"
-    problem = _fields(plan, texts=("plan_id", "status"), times=("start_at", "end_at"))
+    problem = _fields(plan, texts=("plan_id", "status", "kind", "regime"), times=("start_at", "end_at"))
     if problem or not isinstance(plan.get("legs"), list) or not isinstance(plan.get("arrival", {}), dict):
         return problem or ".legs / .arrival: missing or of the wrong type"
     problem = _fields(plan.get("arrival", {}), numbers=tuple(plan.get("arrival", {})))
@@ -281,7 +287,7 @@ def _plan_problem(plan: Any) -> str | None:
         if not isinstance(leg, dict):
             return f".legs[{j}] is not a JSON object"
         problem = _fields(leg, texts=("target", "side", "unit", "status"), times=("end_at",), numbers=_LEG_NUMBERS,
-                          ints=_LEG_INTS)
+                          ints=_LEG_INTS) or _leg_extra(leg)
         if problem or not isinstance(leg.get("orders"), list) or not isinstance(leg.get("ticks"), list) \
                 or not all(isinstance(t, list) and len(t) == 3 for t in leg["ticks"]):
             return f".legs[{j}]{problem or '.orders / .ticks: missing or of the wrong type'}"
@@ -289,6 +295,30 @@ def _plan_problem(plan: Any) -> str | None:
             problem = _record_problem(record)
             if problem:
                 return f".legs[{j}].orders[{k}]{problem}"
+    return None
+
+
+def _leg_extra(leg: dict[str, Any]) -> str | None:
+    """The leg fields the shape check used to miss (found by the state-file fuzzer)."""
+    if leg.get("side") not in ("BUY", "SELL"):
+        return f".side is {leg.get('side')!r}, expected BUY or SELL"
+    if leg.get("unit") not in ("krw", "qty"):
+        return f".unit is {leg.get('unit')!r}, expected krw or qty"
+    if not isinstance(leg.get("volatile"), bool):
+        return ".volatile is missing or not true/false"
+    if leg.get("waiting") is not None and not (isinstance(leg["waiting"], dict)
+                                               and isinstance(leg["waiting"].get("since", ""), str)):
+        return ".waiting is not null or an object"
+    for k, tick in enumerate(leg.get("ticks") or []):
+        if not isinstance(tick, list) or len(tick) != 3:
+            return f".ticks[{k}]: expected [range_min, next_range_min, price_unit]"
+        for n, value in enumerate(tick):
+            if value is None and n == 1:
+                continue
+            try:
+                to_decimal(value, what="tick")
+            except (TypeError, ValueError):
+                return f".ticks[{k}][{n}]: expected a number, got {json.dumps(value, default=str)}"
     return None
 
 

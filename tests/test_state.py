@@ -60,7 +60,8 @@ def test_save_replaces_atomically_readers_never_see_a_partial_file(tmp_path: Pat
     s = store(tmp_path)
     s.path.parent.mkdir(parents=True)
     at = "2026-01-01T00:00:00+00:00"  # plans need the shape the loader checks (status, times, legs)
-    big = {**empty_state(), "plans": [{"plan_id": f"p{i}", "status": "completed", "start_at": at, "end_at": at, "legs": [],
+    big = {**empty_state(), "plans": [{"plan_id": f"p{i}", "status": "completed", "kind": "quarterly", "regime": "risk_on",
+                                       "start_at": at, "end_at": at, "legs": [],
                                        "pad": "x" * 2000} for i in range(60)]}
     s.save(big)
     stop, seen, bad = threading.Event(), [0], []
