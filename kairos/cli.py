@@ -42,6 +42,7 @@ COMMANDS = {
     "init_master_key": "kairos.commands.secrets:init_master_key",
     "encrypt_config": "kairos.commands.secrets:encrypt_config",
     "reset_mock": "kairos.commands.reset:run",
+    "reset_paper": "kairos.commands.reset:run_paper",
 }
 DRY_RUN_OK = {"weekly_analysis", "quarterly_rebalance", "quarterly_rebalance_twap", "process_twap"}
 FORCE_OK = {"quarterly_rebalance", "quarterly_rebalance_twap"}
@@ -83,8 +84,10 @@ def build_parser(env: Env | None = None) -> argparse.ArgumentParser:
     add("--init-master-key", action="store_true", help="API 키 암호화용 마스터 키 생성 (config/master.key)")
     add("--encrypt-config", action="store_true", help="설정 파일의 비밀 값을 제자리에서 암호화")
     add("--reset-mock", action="store_true", help="모의 계좌(모의 거래소·상태·원장)를 보관하고 새로 시작 (--yes 필요)")
+    add("--reset-paper", action="store_true", help="모의 투자 계좌를 보관하고 paper.initial_krw로 새로 시작 (--yes 필요)")
     parser.add_argument("--dry-run", action="store_true", help="판단과 계획만 출력, 주문·상태 변경 없음")
     parser.add_argument("--mock", action="store_true", help="모의 거래소(시뮬레이터) 사용")
+    parser.add_argument("--paper", action="store_true", help="모의 투자: 코인원의 실제 시세 + 가상 계좌 (키 불필요)")
     parser.add_argument("--yes", action="store_true", help="확인 없이 실행 (--reset-mock)")
     parser.add_argument("--force", action="store_true", help="이번 분기 실행 여부/활성 계획을 무시하고 새로 실행")
     parser.add_argument("--config", metavar="PATH", help="설정 파일 경로 (기본: config/config.yaml 또는 $KAIROS_CONFIG)")
@@ -125,8 +128,10 @@ def check_modifiers(action: str, args: argparse.Namespace) -> None:
         raise ConfigError(f"--dry-run: not available with --{action.replace('_', '-')}")
     if args.force and action not in FORCE_OK:
         raise ConfigError("--force: only with --quarterly-rebalance or --quarterly-rebalance-twap")
-    if args.yes and action != "reset_mock":
-        raise ConfigError("--yes: only with --reset-mock")
+    if args.yes and action not in ("reset_mock", "reset_paper"):
+        raise ConfigError("--yes: only with --reset-mock or --reset-paper")
+    if args.mock and args.paper:
+        raise ConfigError("--mock and --paper: choose one")
     if args.chart and action not in CHART_OK:
         raise ConfigError("--chart: only with --performance-report or --backtest")
     if action != "backtest" and any((args.start, args.end, args.capital, args.data)):
@@ -200,9 +205,9 @@ def make_context(action: str, args: argparse.Namespace, env: Env):  # -> Context
         check_data_dir(ctx.paths.data_dir)
     from kairos.permissions import enforce
     from kairos.secrets import master_key_file
-    enforce([settings.source, master_key_file(env.home)], live=not ctx.mock,
+    enforce([settings.source, master_key_file(env.home)], live=ctx.live,
             allow=settings.trading.allow_insecure_permissions)
-    log.info("start --%s (mode=%s, dry_run=%s)", action.replace("_", "-"), "mock" if ctx.mock else "live", ctx.dry_run)
+    log.info("start --%s (mode=%s, dry_run=%s)", action.replace("_", "-"), ctx.mode, ctx.dry_run)
     arm_crashpoints(env, mock=ctx.mock)
     return ctx
 

@@ -91,13 +91,14 @@ def _under(home: Path, value: str) -> Path:
 
 
 def resolve_clock(env: Env, settings: Settings, mock: bool) -> Clock:
-    """The injected clock, else KAIROS_NOW (mock mode only), else the system clock."""
+    """The injected clock, else KAIROS_NOW (mock and paper mode only), else the system clock."""
     if env.clock is not None:
         return env.clock
     now = env.environ.get("KAIROS_NOW")
     if now:
         if not mock:
-            raise ConfigError("KAIROS_NOW: only allowed in mock mode (it would fake the time of real orders); unset it")
+            raise ConfigError("KAIROS_NOW: only allowed in mock and paper mode (it would fake the time of real orders); "
+                              "unset it")
         return FixedClock(parse_iso(now, what="KAIROS_NOW"))
     return SystemClock()
 
@@ -111,12 +112,15 @@ class Context:
         self.args = args
         self.redactor = redactor
         self.mock = settings.mode == "mock" or bool(getattr(args, "mock", False))
+        self.paper = not self.mock and (settings.mode == "paper" or bool(getattr(args, "paper", False)))
         self.lang = getattr(args, "lang", None) or settings.language
-        self.mode = "mock" if self.mock else "live"
+        self.mode = "mock" if self.mock else ("paper" if self.paper else "live")
+        self.simulated = self.mode != "live"  # no real money moves (mock: simulated exchange; paper: pretend account)
+        self.live = self.mode == "live"
         self.paths = Paths.resolve(env.home, settings, self.mode)
-        self.clock = resolve_clock(env, settings, self.mock)
+        self.clock = resolve_clock(env, settings, self.simulated)
         self.dry_run = bool(getattr(args, "dry_run", False))
-        self.out = Output(env.stdout, lang=self.lang, simulated=self.mock,
+        self.out = Output(env.stdout, lang=self.lang, mode=self.mode,
                           json_mode=bool(getattr(args, "json", False)), redact=redactor)
 
     @cached_property
@@ -139,6 +143,8 @@ class Context:
             token = ex.access_token.reveal() if ex.has_keys and ex.access_token and not mock.server_url else mock.access_token
             return ExchangeIdentity("mock", mock.server_url or SIM_BASE_URL, key_fingerprint(token))
         ex = self.settings.exchange
+        if self.paper:  # a pretend account on the real public data: no key is ever used
+            return ExchangeIdentity("paper", ex.base_url, key_fingerprint(None))
         return ExchangeIdentity("live", ex.base_url, key_fingerprint(ex.access_token.reveal() if ex.access_token else None))
 
     @cached_property
@@ -151,6 +157,8 @@ class Context:
         self.env.stderr.write(line + "\n")
 
     def _binding_extra(self) -> dict[str, str]:
+        if self.paper:
+            return {"paper_initial_krw": str(self.settings.paper.initial_krw)}
         return {"mock_initial_krw": str(self.settings.mock.initial_krw)} if self.mock else {}
 
     @cached_property

@@ -8,7 +8,14 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Callable, TextIO
 
-SIM_MARK = {"ko": "[모의 거래소] ", "en": "[SIMULATED] "}
+SIM_MARK = {"ko": "[모의 거래소] ", "en": "[SIMULATED] "}  # mock mode: the simulated exchange
+PAPER_MARK = {"ko": "[모의 투자] ", "en": "[PAPER] "}  # paper mode: real prices, a pretend account
+
+
+def mark_for(mode: str, lang: str) -> str:
+    """The tag every line of a non-live run carries ('' in live mode)."""
+    marks = {"mock": SIM_MARK, "paper": PAPER_MARK}.get(mode)
+    return marks["en" if lang == "en" else "ko"] if marks else ""
 
 
 def tr(lang: str, pair: tuple[str, str], **values: Any) -> str:
@@ -21,10 +28,11 @@ class Output:
     """Writes lines (or one JSON document) to stdout, redacted and marked when simulated."""
 
     def __init__(self, stream: TextIO, *, lang: str = "ko", simulated: bool = False, json_mode: bool = False,
-                 redact: Callable[[str], str] = lambda s: s) -> None:
+                 redact: Callable[[str], str] = lambda s: s, mode: str | None = None) -> None:
         self.stream = stream
         self.lang = lang
-        self.simulated = simulated
+        self.mode = mode or ("mock" if simulated else "live")
+        self.simulated = self.mode != "live"
         self.json_mode = json_mode
         self.redact = redact
 
@@ -35,7 +43,7 @@ class Output:
         """Print text line by line (suppressed in --json mode)."""
         if self.json_mode:
             return
-        prefix = SIM_MARK[self.lang] if self.simulated else ""
+        prefix = mark_for(self.mode, self.lang)
         for line in (text.splitlines() or [""]):
             self.stream.write(self.redact(prefix + line if line else prefix.rstrip()) + "\n")
         self.stream.flush()
@@ -44,7 +52,7 @@ class Output:
         """Print one JSON document (only in --json mode)."""
         if not self.json_mode:
             return
-        document = {"simulated": self.simulated, **data}
+        document = {"simulated": self.simulated, **({"mode": "paper"} if self.mode == "paper" else {}), **data}
         self.stream.write(self.redact(json.dumps(document, default=to_jsonable, ensure_ascii=False, indent=2)) + "\n")
         self.stream.flush()
 

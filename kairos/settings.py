@@ -215,8 +215,17 @@ class MockSettings:
 
 
 @dataclass(frozen=True)
+class PaperSettings:
+    """Paper trading: Coinone's real public data (exchange.base_url), a local pretend account, no keys."""
+
+    initial_krw: Decimal = setting(D(10_000_000), lo=D(0), hi=D(1_000_000_000_000))
+    fee_rate: Decimal = setting(D("0.002"), lo=D(0), hi=D("0.05"))
+    exchange_file: str = "paper_exchange.sqlite"
+
+
+@dataclass(frozen=True)
 class Settings:
-    mode: Literal["mock", "live"] = "mock"
+    mode: Literal["mock", "live", "paper"] = "mock"
     language: Literal["ko", "en"] = "ko"
     exchange: ExchangeSettings = field(default_factory=ExchangeSettings)
     strategy: StrategySettings = field(default_factory=StrategySettings)
@@ -229,6 +238,7 @@ class Settings:
     paths: PathSettings = field(default_factory=PathSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     mock: MockSettings = field(default_factory=MockSettings)
+    paper: PaperSettings = field(default_factory=PaperSettings)
     source: Path | None = field(default=None, compare=False)
 
     @property

@@ -114,9 +114,10 @@ class StateStore:
         recorded = data.get("installation") or {}
         for key, value in self.extra.items():
             if key in recorded and str(recorded[key]) != value:
-                setting = key.replace("mock_", "mock.", 1)
+                setting = key.replace("_", ".", 1)
+                flag = "--reset-paper" if key.startswith("paper") else "--reset-mock"
                 self.notify(f"notice: {setting} is now {value}, but this paper account started with "
-                                    f"{recorded[key]}; its balances are unchanged (--reset-mock --yes starts a new one)")
+                            f"{recorded[key]}; its balances are unchanged ({flag} --yes starts a new one)")
 
     def _backup_hint(self) -> str:
         good = self.last_good_backup()

@@ -24,6 +24,8 @@ def build_client(ctx: "Context") -> CoinoneClient:
     s = ctx.settings
     if ctx.mock:
         session, base_url, credentials = sim_session(ctx)
+    elif ctx.paper:
+        session, base_url, credentials = paper_session(ctx)
     else:
         session = ctx.env.http_session() if ctx.env.http_session else requests.Session()
         base_url = s.exchange.base_url
@@ -51,6 +53,39 @@ def sim_session(ctx: "Context") -> tuple[requests.Session, str, Credentials]:
     app = ctx.env.sim_app or in_process_app(ctx, credentials)
     session.mount(SIM_BASE_URL, SimAdapter(app))
     return session, SIM_BASE_URL, credentials
+
+
+PAPER_CREDENTIALS = ("paper-account-local", "paper-account-local-secret")  # the local account's own keys
+
+
+def paper_session(ctx: "Context") -> tuple[requests.Session, str, Credentials]:
+    """Paper trading: public paths go to the real exchange (exchange.base_url) through the normal transport;
+    every private path (`/v2.1/…`, `/v2/…`) is mounted on the local paper account, so none can reach it."""
+    from kairos.sim.adapter import SimAdapter
+    from kairos.sim.exchange import SimConfig, SimExchange
+    from kairos.sim.live_market import BOOK_SIZE, LiveMarket
+    from kairos.sim.store import SqliteStore
+
+    s = ctx.settings
+    if s.exchange.has_keys:
+        ctx.env.stderr.write("notice: paper mode uses no exchange keys; the configured ones are ignored "
+                             "(no private request reaches the exchange)\n")
+    session = ctx.env.http_session() if ctx.env.http_session else requests.Session()
+    base_url = s.exchange.base_url.rstrip("/")
+    public = CoinoneClient(session, base_url, timeout=float(s.exchange.timeout_seconds),
+                           read_retries=s.exchange.read_retries, backoff=float(s.exchange.backoff_seconds),
+                           sleep=ctx.clock.sleep)
+    token, secret = PAPER_CREDENTIALS
+    config = SimConfig(access_token=token, secret_key=secret, initial_krw=s.paper.initial_krw,
+                       maker_fee=s.paper.fee_rate, taker_fee=s.paper.fee_rate, match_levels=BOOK_SIZE,
+                       private_rate_per_sec=None, order_rate_per_sec=None, public_rate_per_min=None)
+    path = ctx.paths.data_dir / s.paper.exchange_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    app = SimExchange(LiveMarket(public), SqliteStore(path), ctx.clock, config=config)
+    adapter = SimAdapter(app)
+    for private in ("/v2.1/", "/v2/"):
+        session.mount(base_url + private, adapter)
+    return session, base_url, Credentials(Secret(token), Secret(secret))
 
 
 def in_process_app(ctx: "Context", credentials: Credentials):  # -> WSGI app

@@ -95,7 +95,7 @@ MALFORMED = [
      "execution.calm.slices: expected a whole number between 1 and 500, got 0"),
     ("zero-interval", "execution:\n  volatile:\n    interval_minutes: 0\n",
      "execution.volatile.interval_minutes: expected a whole number between 1 and 1440, got 0"),
-    ("bad-mode", "mode: paper\n", "mode: expected one of mock, live, got paper"),
+    ("bad-mode", "mode: demo\n", "mode: expected one of mock, live, paper, got demo"),
     ("bad-language", "language: fr\n", "language: expected one of ko, en, got fr"),
     ("bad-base-url", "exchange:\n  base_url: ftp://api.coinone.co.kr\n",
      "exchange.base_url: expected an http(s) URL such as https://api.coinone.co.kr, got ftp://api.coinone.co.kr"),
@@ -171,10 +171,10 @@ def test_malformed_config_exits_2_with_one_line(make_env: Callable[..., Env], tm
 
 @pytest.mark.parametrize("action", ["--weekly-analysis", "--process-twap", "--quarterly-rebalance"])
 def test_config_errors_are_checked_before_any_action(make_env, tmp_path, action) -> None:
-    write_config(tmp_path, "mode: paper\n")
+    write_config(tmp_path, "mode: demo\n")
     env = make_env()
     assert main([action], env=env) == 2
-    assert_one_line_error(env, "mode: expected one of mock, live, got paper")
+    assert_one_line_error(env, "mode: expected one of mock, live, paper, got demo")
     assert not (tmp_path / "data").exists()
 
 
@@ -206,11 +206,11 @@ def test_kairos_config_pointing_to_a_missing_file(make_env, tmp_path) -> None:
 
 def test_kairos_config_is_used_when_set(make_env, tmp_path) -> None:
     other = tmp_path / "elsewhere.yaml"
-    other.write_text("mode: paper\n", encoding="utf-8")
+    other.write_text("mode: demo\n", encoding="utf-8")
     write_config(tmp_path, PORTFOLIO_OK)
     env = make_env({"KAIROS_CONFIG": str(other)})
     assert main(["--system-status"], env=env) == 2
-    assert_one_line_error(env, "mode: expected one of mock, live, got paper")
+    assert_one_line_error(env, "mode: expected one of mock, live, paper, got demo")
 
 
 def test_config_flag_wins_over_kairos_config(make_env, tmp_path) -> None:

@@ -147,7 +147,7 @@ def test_live_mode_requires_keys_and_rejects_kairos_now(tmp_path: Path) -> None:
     assert code == 2 and err.startswith("오류: exchange.access_token: required in live mode")
     write_config(tmp_path, "mode: live\nexchange: {access_token: a-token-1234, secret_key: a-secret-1234}\n")
     code, _, err = run(tmp_path, "--twap-status", environ={"KAIROS_NOW": "2026-01-05T00:00:00Z"})
-    assert code == 2 and "KAIROS_NOW: only allowed in mock mode" in err
+    assert code == 2 and "KAIROS_NOW: only allowed in mock and paper mode" in err
 
 
 def test_mock_is_the_default_without_config(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ M = {
     "line_mode": ("모드: {mode}", "Mode: {mode}"),
     "mock": ("모의 거래소 (실제 주문 없음)", "simulated exchange (no real orders)"),
     "live": ("실거래", "live trading"),
+    "paper": ("모의 투자 (실제 시세, 가상 계좌 — 실제 주문 없음)", "paper trading (real prices, pretend account — no real orders)"),
     "line_time": ("보낸 시각: {at}", "Sent at: {at}"),
     "action": ("할 일 없음 — 테스트 메시지입니다.", "Nothing to do — this is a test message."),
     "header": ("🔔 알림 테스트: 활성화된 채널 {n}개 ({names})", "🔔 Alert test: {n} enabled channel(s) ({names})"),
@@ -54,13 +55,14 @@ def broadcast_alerts(ctx: Context) -> Alerts:
     routes = {level: everywhere for level in set(LEVELS.values())}
     n = ctx.settings.notifications
     ledger = (lambda: None) if ctx.dry_run else (lambda: ctx.ledger)
-    return Alerts(channels, routes, n.dedupe_minutes, ledger, ctx.clock, ctx.redactor, ctx.mock, lang=ctx.lang)
+    return Alerts(channels, routes, n.dedupe_minutes, ledger, ctx.clock, ctx.redactor, ctx.simulated, lang=ctx.lang,
+                  mode=ctx.mode)
 
 
 def send_test(ctx: Context) -> list[Delivery]:
     t = ctx.out.t
     at = ctx.clock.now().astimezone(KST).strftime("%Y-%m-%d %H:%M:%S KST")
-    lines = [t(M["line_ok"]), t(M["line_mode"], mode=t(M["mock"]) if ctx.mock else t(M["live"])),
+    lines = [t(M["line_ok"]), t(M["line_mode"], mode=t(M[ctx.mode])),
              t(M["line_time"], at=at)]
     return broadcast_alerts(ctx).send("test", t(M["title"]), lines, action=t(M["action"]),
                                  dedupe_key="test:test-alerts", force=True)

@@ -66,7 +66,7 @@ M = {
     "disk_low": ("데이터 폴더 여유 공간 부족: {free} / {total} ({pct})", "Low free disk on the data folder: {free} of {total} ({pct})"),
     "key_unknown": ("API 키 유효기간: 알 수 없음 (exchange.key_issued_on 미설정; 코인원 키는 발급 후 1년 유효)",
                     "API key validity: unknown (exchange.key_issued_on not set; Coinone keys last one year)"),
-    "key_mock": ("API 키 유효기간: 모의 모드라 해당 없음", "API key validity: not applicable in mock mode"),
+    "key_mock": ("API 키 유효기간: 모의 모드라 해당 없음", "API key validity: not applicable (no keys are used in this mode)"),
     "key_ok": ("API 키 만료까지 {left}일 ({expires}, 발급 {issued})", "API key expires in {left} days ({expires}, issued {issued})"),
     "key_soon": ("API 키가 {left}일 뒤 만료됩니다 ({expires}) — 코인원에서 새 키를 발급해 설정을 바꾸세요",
                  "API key expires in {left} days ({expires}) — issue a new key at Coinone and update the config"),
@@ -250,8 +250,8 @@ def check_permissions(ctx: Context) -> Check:
     listing = ", ".join(f"{p} ({(loose.get(p) or stat.S_IMODE(p.stat().st_mode)):04o})" for p in (loose or files))
     if not loose:
         return Check("permissions", OK, ctx.out.t(M["perm_ok"], files=listing))
-    strict = not ctx.mock and not ctx.settings.trading.allow_insecure_permissions
-    why = ctx.out.t(M["perm_live"]) if not ctx.mock else ""
+    strict = ctx.live and not ctx.settings.trading.allow_insecure_permissions
+    why = ctx.out.t(M["perm_live"]) if ctx.live else ""
     paths = " ".join(str(p) for p in loose)
     return Check("permissions", FAIL if strict else WARN, ctx.out.t(M["perm_bad"], files=listing, paths=paths, why=why))
 
@@ -262,7 +262,7 @@ def check_key_age(ctx: Context) -> Check:
     m = ctx.settings.monitoring
     issued = ctx.settings.exchange.key_issued_on
     if issued is None:
-        return Check("api_key_age", OK, ctx.out.t(M["key_mock"] if ctx.mock else M["key_unknown"]))
+        return Check("api_key_age", OK, ctx.out.t(M["key_mock"] if ctx.simulated else M["key_unknown"]))
     today = ctx.clock.now().astimezone(KST).date()
     status, left, expires = key_expiry(issued, today, m.key_validity_days, m.key_expiry_warn_days)
     key = {OK: "key_ok", WARN: "key_soon", FAIL: "key_expired"}[status]

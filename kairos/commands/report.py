@@ -85,7 +85,7 @@ def run(ctx: Context) -> int:
     if chart:
         ratio = ctx.settings.strategy.season_filter.risk_on_crypto_ratio
         mix = f"{ratio * 100:.0f}/{(1 - ratio) * 100:.0f}"
-        report["chart"] = write_chart(Path(chart).expanduser(), series, report, ctx.mock, mix) if series else None
+        report["chart"] = write_chart(Path(chart).expanduser(), series, report, ctx.simulated, mix) if series else None
     show(ctx, report)
     ctx.out.emit(report)
     return 0

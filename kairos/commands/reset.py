@@ -7,6 +7,7 @@ refuses outside mock mode.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from kairos.context import Context
 from kairos.errors import ConfigError, KairosError
@@ -35,18 +36,29 @@ class NotMock(ConfigError):
 def run(ctx: Context) -> int:
     if not ctx.mock:
         raise NotMock("--reset-mock: only in mock mode; live data is never reset")
+    return reset(ctx, "--reset-mock", ctx.settings.mock.initial_krw, ctx.settings.mock.server_url)
+
+
+def run_paper(ctx: Context) -> int:
+    """--reset-paper --yes: the same for the paper-trading account (paper.initial_krw)."""
+    if not ctx.paper:
+        raise NotMock("--reset-paper: only in paper mode (mode: paper or --paper); live data is never reset")
+    return reset(ctx, "--reset-paper", ctx.settings.paper.initial_krw, "")
+
+
+def reset(ctx: Context, flag: str, initial_krw: Any, server_url: str) -> int:
     out, data = ctx.out, ctx.paths.data_dir
-    krw = fmt_krw(ctx.settings.mock.initial_krw)
+    krw = fmt_krw(initial_krw)
     if not data.exists() or not any(data.iterdir()):
         out.say(out.t(M["empty"], path=data, krw=krw))
         return 0
     archive = data.with_name(f"{data.name}.archived-{ctx.clock.now().strftime('%Y%m%dT%H%M%S')}")
     out.say(out.t(M["plan"], path=data, archive=archive, krw=krw))
-    if ctx.settings.mock.server_url:
-        out.say(out.t(M["external"], url=ctx.settings.mock.server_url))
+    if server_url:
+        out.say(out.t(M["external"], url=server_url))
     if not getattr(ctx.args, "yes", False):
         out.say(out.t(M["confirm"]))
-        raise ConfigError("--reset-mock: add --yes to confirm")
+        raise ConfigError(f"{flag}: add --yes to confirm")
     try:
         with ctx.state.locked(wait_seconds=0):
             archive.mkdir(parents=True)
@@ -54,8 +66,8 @@ def run(ctx: Context) -> int:
                 if item.name not in ("kairos.lock", "kairos.lock.info"):
                     item.rename(archive / item.name)
     except LockBusy:
-        raise KairosError("--reset-mock: another KAIROS-1 run holds the lock; try again when it has finished") from None
+        raise KairosError(f"{flag}: another KAIROS-1 run holds the lock; try again when it has finished") from None
     log.warning("paper account archived to %s", archive)
     out.say(out.t(M["done"], archive=archive))
-    out.emit({"archived_to": str(archive), "initial_krw": ctx.settings.mock.initial_krw})
+    out.emit({"archived_to": str(archive), "initial_krw": initial_krw})
     return 0

@@ -27,6 +27,8 @@ M = {
     "mode": ("  모드: {mode}", "  Mode: {mode}"),
     "mode_mock": ("모의 거래소 (mock, 실제 주문 없음)", "simulated exchange (mock, no real orders)"),
     "mode_live": ("실거래 (live)", "live trading"),
+    "mode_paper": ("모의 투자 (paper: 코인원 실제 시세, 로컬 가상 계좌, 키 불필요)",
+                   "paper trading (Coinone's real prices, a local pretend account, no keys)"),
     "source": ("  설정 파일: {path}", "  Config file: {path}"),
     "no_file": ("(없음 — 기본값 사용)", "(none — built-in defaults)"),
     "url": ("  거래소 주소: {url}", "  Exchange URL: {url}"),
@@ -90,7 +92,7 @@ def run(ctx: Context) -> int:
     notify_problems(ctx, checks)
     if all(c.status == OK for c in checks if c.key in ("public_api", "auth")):
         record_snapshot_quietly(ctx)
-    out.emit({"mode": "mock" if ctx.mock else "live", "config": str(ctx.settings.source or ""),
+    out.emit({"mode": ctx.mode, "config": str(ctx.settings.source or ""),
               "checks": [c.__dict__ for c in checks], "warnings": warns, "failures": fails,
               "settings": settings_data(ctx)})
     return 1 if fails else 0
@@ -146,11 +148,11 @@ def settings_lines(ctx: Context) -> list[str]:
     ex, tw, tr = s.exchange, s.execution, s.trading
     weights = " · ".join(f"{coin} {fmt_pct(w, 0)}" for coin, w in s.strategy.portfolio.weights.items())
     channels = [name for name in ("slack", "email") if getattr(s.notifications, name).enabled]
-    keys = ex.has_keys or ctx.mock
+    keys = ex.has_keys or ctx.simulated
     return [
-        t(M["mode"], mode=t(M["mode_mock"]) if ctx.mock else t(M["mode_live"])),
+        t(M["mode"], mode=t(M[f"mode_{ctx.mode}"])),
         t(M["source"], path=str(s.source) if s.source else t(M["no_file"])),
-        t(M["url"], url=s.mock.server_url or "in-process simulator" if ctx.mock else ex.base_url),
+        t(M["url"], url=(s.mock.server_url or "in-process simulator") if ctx.mock else ex.base_url),
         t(M["keys"], state=t(M["keys_set"]) if keys else t(M["keys_none"])),
         t(M["portfolio"], weights=weights),
         t(M["season"], band=fmt_pct(s.strategy.season_filter.band, 0), on=fmt_pct(s.strategy.season_filter.risk_on_crypto_ratio, 0),
@@ -182,7 +184,7 @@ def check_public(ctx: Context) -> Check:
 
 
 def check_auth(ctx: Context) -> Check:
-    if not ctx.mock and not ctx.settings.exchange.has_keys:
+    if ctx.live and not ctx.settings.exchange.has_keys:
         return Check("auth", WARN if ctx.settings.mode == "live" else OK, ctx.out.t(M["auth_skip"]))
     try:
         balances = ctx.client.balances()
@@ -197,7 +199,7 @@ def check_open_orders(ctx: Context) -> Check:
     from kairos.account_guard import own_order_ids, stale_open_records
 
     t = ctx.out.t
-    if not ctx.mock and not ctx.settings.exchange.has_keys:
+    if ctx.live and not ctx.settings.exchange.has_keys:
         return Check("open_orders", OK, t(M["open_skip"]))
     try:
         state = ctx.state.read()

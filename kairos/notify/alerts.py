@@ -32,6 +32,7 @@ class Alert:
     action: str | None = None  # for failures: what the operator should do
     fields: dict[str, Any] = field(default_factory=dict)
     simulated: bool = False
+    mode: str = "mock"  # which tag a simulated alert carries: mock or paper
 
     @property
     def level(self) -> str:
@@ -56,7 +57,7 @@ class Alerts:
 
     def __init__(self, channels: list[Channel], routes: dict[str, tuple[str, ...]], dedupe_minutes: int,
                  ledger: Callable[[], Any] | None, clock: Any, redact: Callable[[str], str], simulated: bool,
-                 lang: str = "ko") -> None:
+                 lang: str = "ko", mode: str | None = None) -> None:
         self.channels = {c.name: c for c in channels}
         self.routes = routes
         self.dedupe = timedelta(minutes=dedupe_minutes)
@@ -64,6 +65,7 @@ class Alerts:
         self.clock = clock
         self.redact = redact
         self.simulated = simulated
+        self.mode = mode or ("mock" if simulated else "live")
         self.lang = lang
         self.sent: list[tuple[Alert, list[Delivery]]] = []
 
@@ -71,7 +73,7 @@ class Alerts:
              dedupe_key: str | None = None, fields: dict[str, Any] | None = None, force: bool = False) -> list[Delivery]:
         """Send one alert to the channels routed for its level; [] when deduplicated or unrouted."""
         alert = Alert(alert_type, self.redact(title), tuple(self.redact(l) for l in lines),
-                      self.redact(action) if action else None, fields or {}, self.simulated)
+                      self.redact(action) if action else None, fields or {}, self.simulated, self.mode)
         key = self.redact(dedupe_key or f"{alert_type}:{title}")  # stored in the ledger: no secrets
         if not force and self._recent(key):
             log.info("alert %s suppressed (sent within %s)", key, self.dedupe)
@@ -155,5 +157,5 @@ def build_alerts(ctx: Any) -> Alerts:
 
     n = ctx.settings.notifications
     ledger = (lambda: None) if ctx.dry_run else (lambda: ctx.ledger)
-    return Alerts(channels_for(ctx), dict(n.alert_levels), n.dedupe_minutes, ledger, ctx.clock, ctx.redactor, ctx.mock,
-                  lang=ctx.lang)
+    return Alerts(channels_for(ctx), dict(n.alert_levels), n.dedupe_minutes, ledger, ctx.clock, ctx.redactor,
+                  ctx.simulated, lang=ctx.lang, mode=ctx.mode)

@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from kairos.notify.alerts import Alert
-from kairos.output import SIM_MARK, tr
+from kairos.output import mark_for, tr
 
 PRODUCT = "KAIROS-1"
 NEXT_STEP_LABEL = ("다음 조치", "What to do next")
@@ -43,8 +43,8 @@ def level_name(level: str, lang: str) -> str:
 
 
 def sim_mark(alert: Alert, lang: str) -> str:
-    """`[모의 거래소]` / `[SIMULATED]` for simulated runs, else ''."""
-    return SIM_MARK["en" if lang == "en" else "ko"].strip() if alert.simulated else ""
+    """`[모의 거래소]` / `[SIMULATED]` for mock runs, `[모의 투자]` / `[PAPER]` for paper runs, else ''."""
+    return mark_for(alert.mode, lang).strip() if alert.simulated else ""
 
 
 def context_line(alert: Alert, lang: str) -> str:

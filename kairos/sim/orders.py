@@ -71,6 +71,11 @@ class Markets:
     def qty_unit(self, coin: str) -> Decimal:
         return Decimal(str(self.model.spec(coin).qty_unit))
 
+    def ticks(self, coin: str) -> Any:
+        """The price grid of a market: the model's own when it has one (paper: the real range_units)."""
+        own = getattr(self.model, "ticks", None)
+        return own(coin) if own is not None else KRW_TICKS
+
     def best(self, coin: str, now_ms: int) -> tuple[Decimal | None, Decimal | None]:
         """(best bid, best ask) of the model's book now."""
         bids, asks = self.model.book(coin, now_ms, levels=5)
@@ -155,20 +160,20 @@ class OrderChecks:
             limit_price=fields["limit_price"] if fields["type"] == "MARKET" else None,
             trigger_price=fields["trigger_price"] if fields["type"] == "STOP_LIMIT" else None,
             user_order_id=params.get("user_order_id"))
-        self._check_prices(intent)
+        self._check_prices(intent, self.markets.ticks(coin))
         self._check_qty(intent, unit)
         self._check_trigger(intent, now_ms)
         self._check_notional(intent, now_ms)
         return intent
 
     @staticmethod
-    def _check_prices(intent: OrderIntent) -> None:
+    def _check_prices(intent: OrderIntent, ticks: Any = KRW_TICKS) -> None:
         for price in (intent.price, intent.trigger_price, intent.limit_price):
             if price is None:
                 continue
             if price <= 0 or price > MAX_PRICE:
                 raise ApiError("308")
-            if not KRW_TICKS.is_on_grid(price):
+            if not ticks.is_on_grid(price):
                 raise ApiError("310")
             if price < MIN_PRICE:
                 raise ApiError("308")
