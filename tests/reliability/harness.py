@@ -103,8 +103,9 @@ def copy_sqlite(src: Path, dst: Path) -> None:
 class SimProcess:
     """`python -m kairos.sim --host 127.0.0.1 --port 0 --state FILE`, stopped in `stop()` / `__exit__`."""
 
-    def __init__(self, state_file: Path) -> None:
+    def __init__(self, state_file: Path, *, quiet: bool = True) -> None:
         self.state_file = state_file
+        self.quiet = quiet
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.http = requests.Session()
@@ -114,7 +115,7 @@ class SimProcess:
         log = open(self.state_file.with_suffix(".log"), "a", encoding="utf-8")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kairos.sim", "--host", "127.0.0.1", "--port", "0", "--state", str(self.state_file),
-             "--quiet"], cwd=REPO, env=child_env(self.state_file.parent, None), stdout=subprocess.PIPE, stderr=log,
+             *(["--quiet"] if self.quiet else [])], cwd=REPO, env=child_env(self.state_file.parent, None), stdout=subprocess.PIPE, stderr=log,
             text=True, preexec_fn=_die_with_parent)
         log.close()
         line = self._first_line(timeout)
@@ -169,6 +170,12 @@ class SimProcess:
 
     def orders(self) -> list[dict[str, Any]]:
         return self.admin("GET", "orders")["orders"]
+
+    def request_log(self) -> list[str]:
+        """The request lines the simulator logged (started with quiet=False): 'GET /public/v2/…', 'POST /v2.1/…'."""
+        path = self.state_file.with_suffix(".log")
+        found = re.findall(r'"(GET|POST|PUT|DELETE|HEAD) ([^ ]+) HTTP', path.read_text(encoding="utf-8"))
+        return [f"{method} {target}" for method, target in found]
 
     def fills(self) -> list[dict[str, Any]]:
         return self.admin("GET", "fills")["fills"]
