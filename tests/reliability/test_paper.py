@@ -130,3 +130,16 @@ def test_reset_paper_starts_again_with_paper_initial_krw(tmp_path: Path) -> None
         assert "KRW available 3,000,000" in status.out
     finally:
         paper.close()
+
+
+def test_a_backtest_in_paper_mode_uses_the_exchanges_own_daily_candles(tmp_path: Path) -> None:
+    paper = Paper(tmp_path)
+    try:
+        result = paper.cli("--backtest", "--start", "2024-01-01", "--end", "2026-06-30", "--json")
+        report = json.loads(result.out)
+        assert report["mode"] == "paper"
+        charts = [l for l in paper.sim.request_log() if l.startswith("GET /public/v2/chart/KRW/BTC")]
+        assert charts and all("interval=1d" in l for l in charts)  # read from the (simulated) exchange, then cached
+        assert [l for l in paper.sim.request_log() if " /v2" in l] == []
+    finally:
+        paper.close()
