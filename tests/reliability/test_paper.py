@@ -104,18 +104,24 @@ def test_a_whole_quarter_on_paper_reaches_its_targets(tmp_path: Path) -> None:
         assert finished(paper.state()) and paper.state()["plans"][-1]["status"] == "completed"
         report = paper.cli("--performance-report", "1", "--json")
         assert json.loads(report.out)["mode"] == "paper"
-        balances = {c: Decimal(a) + Decimal(l) for c, a, l in paper.account(
-            "SELECT currency, json_extract(data, '$.available'), json_extract(data, '$.locked') FROM balances")}
-        prices = {c: Decimal(t["last"]) for t in requests.get(f"{paper.sim.url}/public/v2/ticker_new/KRW",
-                                                              timeout=10).json()["tickers"]
-                  for c in [t["target_currency"].upper()] if c in TARGETS}
-        total = balances["KRW"] + sum(balances.get(c, Decimal(0)) * p for c, p in prices.items())
-        units = {m["target_currency"]: Decimal(m["qty_unit"]) for m in requests.get(
-            f"{paper.sim.url}/public/v2/markets/KRW", timeout=10).json()["markets"]}
-        for coin, weight in TARGETS.items():
-            gap = abs(balances.get(coin, Decimal(0)) * prices[coin] - total * weight)
-            # within one minimum order of target (or one quantity unit, when that is worth more: BTC's is ~9,500 KRW)
-            assert gap <= max(Decimal(5000), units[coin] * prices[coin]), (coin, gap)
+        # what the paper account executed, per plan leg, against the leg's planned total
+        executed: dict[str, Decimal] = {}
+        for (raw,) in paper.account("SELECT data FROM orders"):
+            order = json.loads(raw)
+            executed[order["user_order_id"]] = Decimal(order["traded_amount"] if order["side"] == "BUY"
+                                                       else order["executed_qty"])
+        state = paper.state()
+        plan = state["plans"][-1]
+        for leg in plan["legs"]:
+            prefix = f"k1-{state['installation']['id']}-{plan['plan_id']}-{leg['target'].lower()}-"
+            done = sum((v for k, v in executed.items() if k.startswith(prefix)), Decimal(0))
+            price = Decimal(plan["arrival"][leg["target"]])
+            unit_value = Decimal(leg["qty_unit"]) * price
+            tolerance = max(Decimal(leg["min_order_krw"]), unit_value) if leg["unit"] == "krw" else \
+                max(Decimal(leg["min_order_krw"]) / price, Decimal(leg["qty_unit"]))
+            total = Decimal(leg["total"])
+            # within one minimum order (or one quantity unit, when that is worth more) of the plan's target
+            assert done <= total and total - done <= tolerance, (leg["target"], done, total)
         assert [l for l in paper.sim.request_log() if " /v2" in l] == [] and paper.sim.orders() == []
     finally:
         paper.close()
