@@ -34,11 +34,17 @@ class Env:
         return cls(sys.stdout, sys.stderr, environ, default_home(environ))
 
 
-def default_home(environ: Mapping[str, str]) -> Path:
-    """KAIROS_HOME, else the checkout holding kairos1_main.py, else the current directory."""
+def default_home(environ: Mapping[str, str], package_dir: Path | None = None) -> Path:
+    """KAIROS_HOME, else the checkout holding kairos1_main.py, else a per-user data directory — never the
+    current directory (an installed `kairos` run from two folders would otherwise keep two account histories).
+
+    The per-user directory follows XDG: `$XDG_DATA_HOME/kairos`, else `~/.local/share/kairos`.
+    """
     if environ.get("KAIROS_HOME"):
         return Path(environ["KAIROS_HOME"]).expanduser().resolve()
-    checkout = Path(__file__).resolve().parent.parent
+    checkout = (package_dir or Path(__file__).resolve().parent).parent
     if (checkout / "kairos1_main.py").exists():
         return checkout
-    return Path.cwd()
+    xdg = environ.get("XDG_DATA_HOME")
+    base = Path(xdg).expanduser() if xdg and Path(xdg).is_absolute() else Path(environ.get("HOME") or Path.home()) / ".local" / "share"
+    return base / "kairos"

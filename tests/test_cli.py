@@ -292,3 +292,18 @@ def test_env_keys_and_variable_defaults_reach_the_settings(make_env, tmp_path) -
     assert settings.notifications.slack.channel == "#kairos-default"
     assert load(None, {**env.environ, "KAIROS_TEST_CHANNEL": "#ops"}, env.home).notifications.slack.channel == "#ops"
     assert load(None, {}, env.home).exchange.access_token.reveal() == "file-token-0001"
+
+
+def test_an_installed_kairos_never_keeps_its_data_in_the_current_directory(tmp_path, monkeypatch) -> None:
+    from kairos.env import default_home
+
+    site = tmp_path / "site-packages" / "kairos"  # an installed package: no kairos1_main.py beside it
+    site.mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert default_home({"HOME": "/home/u"}, site) == Path("/home/u/.local/share/kairos")
+    assert default_home({"HOME": "/home/u", "XDG_DATA_HOME": "/data/x"}, site) == Path("/data/x/kairos")
+    assert default_home({"HOME": "/home/u", "KAIROS_HOME": str(tmp_path / "k")}, site) == (tmp_path / "k").resolve()
+    checkout = tmp_path / "checkout"
+    (checkout / "kairos").mkdir(parents=True)
+    (checkout / "kairos1_main.py").write_text("", encoding="utf-8")
+    assert default_home({"HOME": "/home/u"}, checkout / "kairos") == checkout
