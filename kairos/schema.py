@@ -162,6 +162,9 @@ def convert_mapping(key_tp: Any, val_tp: Any, value: Any, path: str, rule: Rule,
 
 def convert_scalar(tp: Any, value: Any, path: str, rule: Rule, hook: Any) -> Any:
     if tp is bool:
+        if isinstance(value, str):  # `enabled: "false"` is text, and would read as true in many tools
+            raise ConfigError(f'{path}: expected true or false, got the quoted text "{describe(value)}" '
+                              f"(write it without quotes)")
         if not isinstance(value, bool):
             fail(path, "true or false", value)
         return value

@@ -6,6 +6,7 @@ without keys). Every problem is one `ConfigError` line naming the key path.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -373,9 +374,25 @@ def check_portfolio(p: PortfolioSettings) -> None:
         raise ConfigError(f"strategy.portfolio: expected core + satellite weights to sum to 1, got {total.normalize()}")
 
 
+_WEBHOOK = re.compile(r"https?://[A-Za-z0-9.-]+(:\d+)?(/\S*)?")
+_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*")
+
+
 def check_notifications(n: NotificationSettings) -> None:
     if n.slack.enabled and not n.slack.webhook_url:
         raise ConfigError("notifications.slack.webhook_url: expected a webhook URL when slack is enabled, got nothing")
+    if n.slack.webhook_url and not n.slack.webhook_url.reveal().startswith("enc:") \
+            and not _WEBHOOK.fullmatch(n.slack.webhook_url.reveal()):
+        raise ConfigError("notifications.slack.webhook_url: expected an http(s) URL such as "
+                          "https://hooks.slack.com/services/…, got something else (value hidden)")
+    email = n.email
+    if email.enabled and email.smtp_server and not _HOST.fullmatch(email.smtp_server):
+        raise ConfigError(f"notifications.email.smtp_server: expected a host name such as smtp.gmail.com "
+                          f"(no scheme, no port — the port is smtp_port), got {email.smtp_server!r}")
+    if email.enabled and (email.security, email.smtp_port) in (("ssl", 587), ("starttls", 465)):
+        other = "starttls" if email.security == "ssl" else "ssl"
+        raise ConfigError(f"notifications.email.smtp_port: {email.smtp_port} is the {other} port, but security is "
+                          f"{email.security}; use {'465' if email.security == 'ssl' else '587'} or security: {other}")
     if n.email.enabled:
         for key in ("smtp_server", "sender"):
             if not getattr(n.email, key):

@@ -43,7 +43,18 @@ MALFORMED = [
      "strategy.portfolio.core: expected a mapping, got a list"),
     ("number-for-bool", "trading:\n  enabled: 1\n", "trading.enabled: expected true or false, got 1"),
     ("string-for-bool", "notifications:\n  slack:\n    enabled: 'yes'\n",
-     "notifications.slack.enabled: expected true or false, got yes"),
+     'notifications.slack.enabled: expected true or false, got the quoted text "yes" (write it without quotes)'),
+    ("quoted-false", "trading:\n  enabled: \"false\"\n",
+     'trading.enabled: expected true or false, got the quoted text "false" (write it without quotes)'),
+    ("webhook-not-a-url", "notifications:\n  slack:\n    webhook_url: not-a-url\n",
+     "notifications.slack.webhook_url: expected an http(s) URL such as https://hooks.slack.com/services/…, "
+     "got something else (value hidden)"),
+    ("smtp-host-with-port", "notifications:\n  email: {enabled: true, smtp_server: 'smtp.gmail.com:587', "
+     "sender: a@b.c, recipients: [a@b.c]}\n",
+     "re:^notifications\\.email\\.smtp_server: expected a host name such as smtp\\.gmail\\.com"),
+    ("smtp-ssl-on-587", "notifications:\n  email: {enabled: true, smtp_server: smtp.gmail.com, smtp_port: 587, "
+     "security: ssl, sender: a@b.c, recipients: [a@b.c]}\n",
+     "notifications.email.smtp_port: 587 is the starttls port, but security is ssl; use 465 or security: starttls"),
     ("mapping-for-list", "notifications:\n  email:\n    recipients: {a: b}\n",
      "notifications.email.recipients: expected a list, got a mapping"),
     ("ratio-above-one", "strategy:\n  portfolio:\n    core:\n      BTC: 1.4\n",
