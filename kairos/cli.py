@@ -43,6 +43,8 @@ COMMANDS = {
     "encrypt_config": "kairos.commands.secrets:encrypt_config",
     "reset_mock": "kairos.commands.reset:run",
     "reset_paper": "kairos.commands.reset:run_paper",
+    "balance": "kairos.commands.console:balance",
+    "orders": "kairos.commands.console:orders",
 }
 DRY_RUN_OK = {"weekly_analysis", "quarterly_rebalance", "quarterly_rebalance_twap", "process_twap"}
 FORCE_OK = {"quarterly_rebalance", "quarterly_rebalance_twap"}
@@ -78,6 +80,8 @@ def build_parser(env: Env | None = None) -> argparse.ArgumentParser:
     add("--clear-failed-twap", action="store_true", help="실패/만료/대체된 TWAP 계획 정리")
     add("--performance-report", type=_days, metavar="DAYS", help="최근 DAYS일 성과 보고서")
     add("--system-status", action="store_true", help="시스템 상태 확인")
+    add("--balance", action="store_true", help="보유 자산: 사용 가능/주문 중, 평가액, 목표 대비 비중, 미체결 주문, 진행 중 계획")
+    add("--orders", type=_days, nargs="?", const=30, metavar="DAYS", help="최근 DAYS일(기본 30) 주문 내역 (장부)")
     add("--test-alerts", action="store_true", help="알림 시스템 테스트 (Slack/이메일)")
     add("--print-crontab", action="store_true", help="이 설치에 맞는 crontab 출력")
     add("--backtest", action="store_true", help="과거 데이터로 전략 백테스트")

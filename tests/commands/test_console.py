@@ -1,0 +1,45 @@
+"""--balance and --orders: the operator's first screens, in both languages and as JSON."""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from tests.commands.conftest import Kairos
+
+
+@pytest.mark.parametrize("lang, words", [("ko", ("보유 자산", "사용 가능", "합계", "진행 중 TWAP")),
+                                         ("en", ("Holdings", "available", "Total", "Active TWAP"))])
+def test_balance_shows_holdings_weights_open_orders_and_the_plan(kairos: Kairos, lang: str, words: tuple) -> None:
+    assert kairos("--quarterly-rebalance-twap").code == 0
+    result = kairos("--balance", "--lang", lang)
+    assert result.code == 0, result.err
+    for word in words:
+        assert word in result.out
+    btc = [l for l in result.out.splitlines() if " BTC " in l][0]
+    assert f"{kairos.balance('BTC').normalize():f}" in btc  # what the exchange holds, to its unit
+    data = json.loads(kairos("--balance", "--json").out)
+    coins = {c["coin"]: c for c in data["coins"]}
+    assert Decimal(coins["BTC"]["available"]) == kairos.balance("BTC") and Decimal(coins["BTC"]["target"]) == Decimal("0.12")
+    total = Decimal(data["krw"]["available"]) + sum(Decimal(c["value"]) for c in coins.values())
+    assert abs(total - Decimal(data["total_krw"])) < Decimal("0.01")
+    assert data["plans"][0]["plan_id"] == kairos.plan()["plan_id"] and data["open_orders"] == []
+
+
+def test_orders_lists_the_ledger_with_words_for_statuses(kairos: Kairos) -> None:
+    assert kairos("--quarterly-rebalance").code == 0
+    en = kairos("--orders", "7", "--lang", "en")
+    assert en.code == 0 and "Orders (last 7 days, 4)" in en.out
+    assert "CANCELED_UNDER_PRODUCT_UNIT" not in en.out  # a successful buy never reads like a failure
+    rows = json.loads(kairos("--orders", "--json").out)["orders"]
+    assert len(rows) == 4 and {r["target"] for r in rows} == {"BTC", "ETH", "XRP", "SOL"}
+    assert all(Decimal(r["executed_qty"]) > 0 for r in rows)
+    ko = kairos("--orders")
+    assert "주문 내역 (최근 30일, 4건)" in ko.out and "매수" in ko.out
+
+
+def test_orders_on_a_fresh_installation_says_so(kairos: Kairos) -> None:
+    result = kairos("--orders", "--lang", "en")
+    assert result.code == 0 and "No order recorded" in result.out
+    assert json.loads(kairos("--orders", "--json").out)["orders"] == []
