@@ -190,6 +190,10 @@ class Ledger:
             sql, params = sql + " AND plan_id = ?", [*params, plan_id]
         return [dict(r) for r in self.read(sql + " ORDER BY created_at, user_order_id", tuple(params))]
 
+    def has_orders(self) -> bool:
+        """True once this account has any order recorded (its first rebalance has begun)."""
+        return bool(self.read("SELECT 1 FROM orders LIMIT 1"))
+
     def order_ids(self) -> set[str]:
         """Every exchange order id the ledger has recorded."""
         return {r[0] for r in self.read("SELECT order_id FROM orders WHERE order_id IS NOT NULL")}

@@ -10,11 +10,12 @@ from typing import Any, Callable, TextIO
 
 SIM_MARK = {"ko": "[모의 거래소] ", "en": "[SIMULATED] "}  # mock mode: the simulated exchange
 PAPER_MARK = {"ko": "[모의 투자] ", "en": "[PAPER] "}  # paper mode: real prices, a pretend account
+LIVE_MARK = {"ko": "[실거래] ", "en": "[LIVE] "}  # live mode: real money
 
 
 def mark_for(mode: str, lang: str) -> str:
-    """The tag every line of a non-live run carries ('' in live mode)."""
-    marks = {"mock": SIM_MARK, "paper": PAPER_MARK}.get(mode)
+    """The tag every line of a run carries, so real money is never mistaken for a simulation or back."""
+    marks = {"mock": SIM_MARK, "paper": PAPER_MARK, "live": LIVE_MARK}.get(mode)
     return marks["en" if lang == "en" else "ko"] if marks else ""
 
 

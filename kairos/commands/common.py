@@ -159,7 +159,8 @@ def snapshot_and_check(ctx: Context, view: MarketView, regime: Regime | None, *,
         return {"max_gap": ZERO, "asset": None}
     te = record_snapshot(ctx, ctx.ledger, view, regime)
     threshold = ctx.settings.monitoring.tracking_error_threshold
-    if te["asset"] and te["max_gap"] > threshold and not plan_active:
+    # a brand-new account is far from its targets by definition: no alert before its first rebalance
+    if te["asset"] and te["max_gap"] > threshold and not plan_active and ctx.ledger.has_orders():
         ctx.alerts.send("tracking_error", f"Tracking error {te['max_gap'] * 100:.1f}%p on {te['asset']}",
                         [f"{te['asset']}: actual {te['actual'] * 100:.1f}% vs target {te['target'] * 100:.1f}% "
                          f"(threshold {threshold * 100:.1f}%p)"],

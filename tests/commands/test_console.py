@@ -43,3 +43,24 @@ def test_orders_on_a_fresh_installation_says_so(kairos: Kairos) -> None:
     result = kairos("--orders", "--lang", "en")
     assert result.code == 0 and "No order recorded" in result.out
     assert json.loads(kairos("--orders", "--json").out)["orders"] == []
+
+
+def test_no_tracking_error_alert_before_the_first_rebalance_then_one_after(kairos: Kairos) -> None:
+    assert kairos("--weekly-analysis").code == 0  # a brand-new account: 100 % KRW, far from 30 % crypto
+    assert kairos.alerts("tracking_error") == []
+    assert kairos("--quarterly-rebalance").code == 0  # at the targets now
+    kairos.set_krw(Decimal(100_000_000))  # a large deposit: KRW far above its target
+    kairos.step(days=7)
+    assert kairos("--weekly-analysis").code == 0
+    assert len(kairos.alerts("tracking_error")) == 1
+
+
+@pytest.mark.parametrize("lang, mark", [("ko", "[실거래] "), ("en", "[LIVE] ")])
+def test_live_lines_carry_their_own_tag(tmp_path, lang: str, mark: str) -> None:
+    import io
+
+    from kairos.output import Output
+
+    stream = io.StringIO()
+    Output(stream, lang=lang, mode="live").say("one\ntwo")
+    assert stream.getvalue().splitlines() == [mark + "one", mark + "two"]

@@ -156,6 +156,7 @@ def test_a_mock_plan_never_reaches_the_live_exchange(tmp_path: Path) -> None:
         first_live = mock.run("--quarterly-rebalance-twap", now=None)  # not blocked by the mock quarter
         assert first_live.code == 0, first_live.err
         assert "already ran" not in first_live.out and "이미" not in first_live.out
+        assert all(line.startswith("[실거래]") for line in first_live.out.splitlines() if line)  # real money, said so
         live_state = json.loads((home / "data" / "live" / "state.json").read_text(encoding="utf-8"))
         assert live_state["installation"]["exchange"]["mode"] == "live"
         assert all(o["user_order_id"].startswith(f"k1-{live_state['installation']['id']}-") for o in live.orders())
