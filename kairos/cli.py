@@ -175,7 +175,9 @@ def dispatch(action: str, args: argparse.Namespace, env: Env) -> int:
         ctx = make_context(action, args, env)
         module_name, func_name = COMMANDS[action].split(":")
         command = getattr(importlib.import_module(module_name), func_name)
-        return int(command(ctx) or 0)
+        code = int(command(ctx) or 0)
+        ctx.out.finish(f"--{action.replace('_', '-')}", code)  # --json: one document on every path
+        return code
     except KairosError as exc:
         return report_failure(exc, exc.exit_code, ctx, env, action, lang=args.lang)
     except KeyboardInterrupt:
@@ -249,6 +251,8 @@ def report_failure(exc: BaseException, code: int, ctx, env: Env, action: str, un
     message = REDACTOR(f"{label}: {kind}{exc}".splitlines()[0] if str(exc) else f"{label}: {type(exc).__name__}")
     env.stderr.write(message + "\n")
     env.stderr.flush()
+    if ctx is not None:
+        ctx.out.finish(f"--{action.replace('_', '-')}", code, error=message)
     log.error("--%s failed (exit %d): %s", action.replace("_", "-"), code, message, extra=FILE_ONLY)
     if ctx is not None and code in (1, 3, 4) and action not in ("test_alerts",):
         send_failure_alert(ctx, action, message, code)

@@ -33,6 +33,8 @@ class Output:
         self.stream = stream
         self.lang = lang
         self.mode = mode or ("mock" if simulated else "live")
+        self.emitted = False
+        self.messages: list[str] = []  # what say() would have printed, for the --json fallback document
         self.simulated = self.mode != "live"
         self.json_mode = json_mode
         self.redact = redact
@@ -43,6 +45,7 @@ class Output:
     def say(self, text: str = "") -> None:
         """Print text line by line (suppressed in --json mode)."""
         if self.json_mode:
+            self.messages.extend(self.redact(line) for line in text.splitlines() if line.strip())
             return
         prefix = mark_for(self.mode, self.lang)
         for line in (text.splitlines() or [""]):
@@ -51,11 +54,22 @@ class Output:
 
     def emit(self, data: dict[str, Any]) -> None:
         """Print one JSON document (only in --json mode)."""
-        if not self.json_mode:
+        if not self.json_mode or self.emitted:
             return
+        self.emitted = True
         document = {"simulated": self.simulated, **({"mode": "paper"} if self.mode == "paper" else {}), **data}
         self.stream.write(self.redact(json.dumps(document, default=to_jsonable, ensure_ascii=False, indent=2)) + "\n")
         self.stream.flush()
+
+
+    def finish(self, command: str, exit_code: int, error: str | None = None) -> None:
+        """--json: every path prints one document — the command's own, else this one (messages, or the error)."""
+        if not self.json_mode or self.emitted:
+            return
+        body: dict[str, Any] = {"command": command, "exit_code": exit_code, "messages": self.messages}
+        if error is not None:
+            body["error"] = self.redact(error)
+        self.emit(body)
 
 
 def to_jsonable(value: Any) -> Any:

@@ -64,3 +64,17 @@ def test_live_lines_carry_their_own_tag(tmp_path, lang: str, mark: str) -> None:
     stream = io.StringIO()
     Output(stream, lang=lang, mode="live").say("one\ntwo")
     assert stream.getvalue().splitlines() == [mark + "one", mark + "two"]
+
+
+@pytest.mark.parametrize("args", [("--quarterly-rebalance",), ("--quarterly-rebalance-twap",),
+                                  ("--quarterly-rebalance", "--dry-run"), ("--quarterly-rebalance-twap", "--dry-run"),
+                                  ("--process-twap",), ("--twap-status",), ("--clear-failed-twap",),
+                                  ("--reset-mock",)])
+def test_json_prints_one_document_on_every_path_even_nothing_to_do(kairos: Kairos, args: tuple) -> None:
+    assert kairos("--quarterly-rebalance").code == 0  # done this quarter: the next ones have nothing to do
+    kairos.step(minutes=15)
+    result = kairos(*args, "--json", "--lang", "en")
+    document = json.loads(result.out)  # exactly one JSON document, whatever the path
+    assert isinstance(document, dict) and document["simulated"] is True
+    if result.code != 0:
+        assert document["exit_code"] == result.code and document["error"]
