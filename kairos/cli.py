@@ -96,6 +96,7 @@ def build_parser(env: Env | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--force", action="store_true", help="이번 분기 실행 여부/활성 계획을 무시하고 새로 실행")
     parser.add_argument("--config", metavar="PATH", help="설정 파일 경로 (기본: config/config.yaml 또는 $KAIROS_CONFIG)")
     parser.add_argument("--json", action="store_true", help="사람이 읽는 글 대신 JSON 출력")
+    parser.add_argument("--verbose", action="store_true", help="로그 파일의 내용(시각 포함)을 stderr에도 출력")
     parser.add_argument("--lang", choices=("ko", "en"), help="출력 언어 (기본: 설정의 language, ko)")
     parser.add_argument("--chart", metavar="FILE.png", help="차트 PNG 저장 (성과 보고서, 백테스트)")
     parser.add_argument("--start", metavar="YYYY-MM-DD", help="백테스트 시작일")
@@ -206,7 +207,8 @@ def make_context(action: str, args: argparse.Namespace, env: Env):  # -> Context
         ctx.adopt_legacy_data()
     # --system-status reports an unusable log or data directory as ❌ and goes on with the other checks
     setup_logging(ctx.paths.log_dir, settings.logging.level, env.stderr, REDACTOR,
-                  settings.logging.max_bytes, settings.logging.backups, strict=action != "system_status")
+                  settings.logging.max_bytes, settings.logging.backups, strict=action != "system_status",
+                  verbose=bool(getattr(args, "verbose", False)))
     if action in WRITES_DATA:
         check_data_dir(ctx.paths.data_dir)
     from kairos.permissions import enforce

@@ -143,6 +143,9 @@ class Executor:
             record.update(status="submitted", order_id=order_id)
         self.session.save()
         self._ledger_row(record, plan_id)
+        log.info("order %s: %s %s %s (limit %s) → %s%s", request.user_order_id, request.side, request.target,
+                 f"{request.amount} KRW" if request.amount is not None else f"qty {request.qty}", request.limit_price,
+                 record["status"], f" ({record.get('error')})" if record.get("error") else "")
         if record["status"] == "submitted":
             self.refresh(record, plan_id)
         return record
@@ -163,6 +166,9 @@ class Executor:
             return
         else:
             apply_fills(record, order)
+            log.info("order %s (%s): %s, executed %s %s for %s KRW, avg %s, fee %s KRW", record["uoid"], order.order_id,
+                     order.status, order.executed_qty, record["target"], order.executed_krw,
+                     order.average_executed_price, order.fee)
         # ledger first: a run that dies in between leaves the state unresolved, so the next run repeats both
         self._ledger_row(record, plan_id)
         self.session.save()

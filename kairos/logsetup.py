@@ -10,6 +10,16 @@ from kairos.errors import ConfigError
 from kairos.redact import Redactor, RedactingFilter
 
 FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s [pid %(process)d] %(message)s"
+CRON_LOG = "cron.log"  # where the printed crontab sends each job's output; rotated here like the main log
+
+
+class IsoFormatter(logging.Formatter):
+    """ISO 8601 timestamps with the UTC offset (2026-12-01T09:00:00.123+09:00): a log a person can audit."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
+        from datetime import datetime
+
+        return datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="milliseconds")
 _OWNED = "_kairos_handler"
 FILE_ONLY = {"file_only": True}  # `extra=` for records that belong in the log file, not on the console
 
@@ -18,7 +28,7 @@ logging.getLogger("kairos").addHandler(logging.NullHandler())  # no "last resort
 
 def setup_logging(log_dir: Path | None, level: str, stderr: TextIO, redactor: Redactor,
                   max_bytes: int = 5_000_000, backups: int = 5, console_level: int = logging.WARNING,
-                  strict: bool = False) -> Path | None:
+                  strict: bool = False, verbose: bool = False) -> Path | None:
     """(Re)configure the `kairos` logger; returns the log file path, or None when it cannot be written
     (`strict`: a ConfigError naming the directory and its setting instead)."""
     root = logging.getLogger("kairos")
@@ -28,9 +38,13 @@ def setup_logging(log_dir: Path | None, level: str, stderr: TextIO, redactor: Re
     root.setLevel(logging.DEBUG)
     root.propagate = False
     console = logging.StreamHandler(stderr)
-    console.setLevel(console_level)
-    console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    console.addFilter(lambda record: not getattr(record, "file_only", False))
+    if verbose:  # --verbose: the log file's lines, timestamps and all, also on stderr
+        console.setLevel(getattr(logging, level))
+        console.setFormatter(IsoFormatter(FILE_FORMAT))
+    else:
+        console.setLevel(console_level)
+        console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        console.addFilter(lambda record: not getattr(record, "file_only", False))
     _own(root, console, redactor)
     if log_dir is None:
         return None
@@ -39,6 +53,7 @@ def setup_logging(log_dir: Path | None, level: str, stderr: TextIO, redactor: Re
         path = log_dir / "kairos.log"
         with open(path, "a", encoding="utf-8"):  # fail here, in one line, not in every record later
             pass
+        rotate_if_large(log_dir / CRON_LOG, max_bytes, backups)
         file_handler = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups,
                                                             encoding="utf-8", delay=True)
     except OSError as exc:
@@ -48,9 +63,26 @@ def setup_logging(log_dir: Path | None, level: str, stderr: TextIO, redactor: Re
         root.warning("cannot write logs to %s (%s); logging to the console only", log_dir, exc.strerror)
         return None
     file_handler.setLevel(getattr(logging, level))
-    file_handler.setFormatter(logging.Formatter(FILE_FORMAT))
+    file_handler.setFormatter(IsoFormatter(FILE_FORMAT))
     _own(root, file_handler, redactor)
     return path
+
+
+def rotate_if_large(path: Path, max_bytes: int, backups: int) -> None:
+    """Rotate the crontab's output file as the main log rotates (the shell reopens it on the next run)."""
+    try:
+        if not path.exists() or path.stat().st_size < max_bytes:
+            return
+        for i in range(backups - 1, 0, -1):
+            older = path.with_name(f"{path.name}.{i}")
+            if older.exists():
+                older.replace(path.with_name(f"{path.name}.{i + 1}"))
+        if backups > 0:
+            path.replace(path.with_name(f"{path.name}.1"))
+        else:
+            path.unlink()
+    except OSError:
+        pass  # never fail a run over its cron output file
 
 
 def _own(logger: logging.Logger, handler: logging.Handler, redactor: Redactor) -> None:

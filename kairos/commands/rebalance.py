@@ -324,6 +324,9 @@ def start_twap(ctx: Context, session: Any, executor: Executor, plan: RebalancePl
                                                   "legs": [{k: l[k] for k in ("target", "side", "unit", "total", "slices",
                                                             "interval_minutes", "atr_pct")} for l in twap_plan["legs"]]})
     plan_view.print_twap_plan(ctx.out, twap_plan, with_slots=False)
+    log.info("TWAP plan %s started (%s, %s): %s", plan_id, kind, regime.value,
+             "; ".join(f"{l['target']} {l['side']} {l['total']} {l['unit']} in {l['slices']}×{l['interval_minutes']} min"
+                       for l in twap_plan["legs"]))
     alert_type = "immediate_rebalance" if kind == "season_change" else "twap_start"
     lines = [f"{l['target']} {l['side']} {l['total']} ({l['unit']}) in {l['slices']} × {l['interval_minutes']} min, "
              f"ATR {Decimal(l['atr_pct']) * 100:.2f}%" for l in twap_plan["legs"]]

@@ -1,6 +1,7 @@
 """The season decision as the shell sees it: fetch weekly candles and the ticker, classify, record."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -12,6 +13,8 @@ from kairos.context import Context
 from kairos.core.season import SeasonDecision, classify, two_hundred_week_ma
 from kairos.core.types import Regime
 from kairos.errors import ExchangeError
+
+log = logging.getLogger("kairos.season")
 
 
 @dataclass(frozen=True)
@@ -60,4 +63,7 @@ def record(ctx: Context, state: dict[str, Any], decision: SeasonDecision, inputs
     season["last_analysis"] = analysis
     state.setdefault("heartbeat", {})["weekly_analysis"] = now.isoformat()
     ctx.ledger.record_decision(now, "weekly_analysis", analysis)
+    log.info("weekly decision: %s (price %s, MA %s, ratio %s, %s band%s)", decision.regime.value, inputs.price,
+             inputs.ma, decision.ratio, decision.zone.value,
+             f", changed from {decision.previous.value}" if decision.changed and decision.previous else "")
     return analysis

@@ -301,6 +301,8 @@ class Tick:
         # saving first would leave a closed plan that is never archived, and prune_finished drops it for good
         self.ctx.ledger.archive_plan(self.now, plan)
         self.ctx.ledger.record_decision(self.now, f"twap_{status}", {"plan_id": plan["plan_id"], "summary": plan["summary"]})
+        log.info("TWAP plan %s %s: %s", plan["plan_id"], status,
+                 "; ".join(summary_line(c, d) for c, d in plan["summary"]["legs"].items()))
         self.session.save()
         lines = [summary_line(leg, data) for leg, data in plan["summary"]["legs"].items()]
         alert_type = "twap_complete" if status == "completed" else ("system_error" if status == "failed" else "twap_stalled")

@@ -80,6 +80,8 @@ class Alerts:
             return []
         targets = [n for n in self.routes.get(alert.level, ()) if n in self.channels]
         deliveries = [self._deliver(self.channels[name], alert) for name in targets]
+        log.info("alert %s (%s): %s → %s", alert.alert_type, alert.level, alert.title,
+                 ", ".join(f"{d.channel} {'ok' if d.ok else 'failed'}" for d in deliveries) or "no channel")
         self._remember(alert, key, targets, deliveries)
         self.sent.append((alert, deliveries))
         return deliveries

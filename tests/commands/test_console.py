@@ -78,3 +78,32 @@ def test_json_prints_one_document_on_every_path_even_nothing_to_do(kairos: Kairo
     assert isinstance(document, dict) and document["simulated"] is True
     if result.code != 0:
         assert document["exit_code"] == result.code and document["error"]
+
+
+def test_the_log_tells_what_happened_with_iso_timestamps(kairos: Kairos) -> None:
+    import re
+
+    assert kairos("--weekly-analysis").code == 0
+    assert kairos("--quarterly-rebalance-twap").code == 0
+    log = (kairos.home / "logs" / "kairos.log").read_text(encoding="utf-8")
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d"
+    assert all(re.match(stamp + " ", line) for line in log.splitlines() if line and not line.startswith(" "))
+    assert re.search(r"weekly decision: risk_off \(price \d+", log)
+    assert "TWAP plan tw-" in log and "started (quarterly, risk_off)" in log
+    assert re.search(r"order k1-\w+-tw-[\w-]+-btc-s000-a1: BUY BTC \d+ KRW \(limit [\d.]+\) → submitted", log)
+    assert re.search(r"order k1-\w+-tw-[\w-]+-btc-s000-a1 \([\w-]+\): CANCELED_UNDER_PRODUCT_UNIT, executed", log)
+    assert "alert weekly_analysis (info)" in log
+
+
+def test_verbose_copies_the_log_to_stderr(kairos: Kairos) -> None:
+    result = kairos("--weekly-analysis", "--verbose")
+    assert result.code == 0 and "INFO kairos.season" in result.err and "weekly decision" in result.err
+
+
+def test_the_cron_output_file_rotates_with_the_log(kairos: Kairos) -> None:
+    kairos.configure(logging={"max_bytes": 10_000, "backups": 2})
+    logs = kairos.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / "cron.log").write_text("x" * 20_000, encoding="utf-8")
+    assert kairos("--twap-status").code == 0
+    assert not (logs / "cron.log").exists() and (logs / "cron.log.1").stat().st_size == 20_000
