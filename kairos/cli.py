@@ -44,6 +44,9 @@ COMMANDS = {
     "reset_mock": "kairos.commands.reset:run",
     "reset_paper": "kairos.commands.reset:run_paper",
     "balance": "kairos.commands.console:balance",
+    "cancel_twap": "kairos.commands.plan_control:cancel",
+    "pause_twap": "kairos.commands.plan_control:pause",
+    "resume_twap": "kairos.commands.plan_control:resume",
     "orders": "kairos.commands.console:orders",
 }
 DRY_RUN_OK = {"weekly_analysis", "quarterly_rebalance", "quarterly_rebalance_twap", "process_twap"}
@@ -78,6 +81,9 @@ def build_parser(env: Env | None = None) -> argparse.ArgumentParser:
     add("--process-twap", action="store_true", help="대기 중인 TWAP 슬라이스 처리 (cron, 15분마다)")
     add("--twap-status", action="store_true", help="TWAP 주문 상태 조회")
     add("--clear-failed-twap", action="store_true", help="실패/만료/대체된 TWAP 계획 정리")
+    add("--cancel-twap", metavar="PLAN_ID", help="계획 하나 취소: 미체결 주문 취소·대조, 체결분 유지, canceled로 종료")
+    add("--pause-twap", metavar="PLAN_ID", help="계획 하나 일시정지 (새 주문 없음)")
+    add("--resume-twap", metavar="PLAN_ID", help="일시정지한 계획 재개 (남은 슬롯은 지금부터)")
     add("--performance-report", type=_days, metavar="DAYS", help="최근 DAYS일 성과 보고서")
     add("--system-status", action="store_true", help="시스템 상태 확인")
     add("--balance", action="store_true", help="보유 자산: 사용 가능/주문 중, 평가액, 목표 대비 비중, 미체결 주문, 진행 중 계획")

@@ -18,8 +18,8 @@ from kairos.execution import OPEN, UNRESOLVED, executed
 from kairos.money import ZERO
 
 ACTIVE = "active"
-FINISHED = ("completed", "expired", "superseded", "failed")
-CLEARABLE = ("expired", "superseded", "failed")
+FINISHED = ("completed", "expired", "superseded", "failed", "canceled")
+CLEARABLE = ("expired", "superseded", "failed", "canceled")
 
 
 def new_plan_id(state: dict[str, Any], prefix: str, now: datetime) -> str:

@@ -134,7 +134,8 @@ class Tick:
         view = read_market(self.ctx)
         wallet = Wallet.from_view(view)
         grace_minutes = self.ctx.settings.execution.expiry_grace_minutes
-        live = [p for p in active if self.now <= P.expiry_time(p, grace_minutes)]  # past end + grace: never trade
+        live = [p for p in active if self.now <= P.expiry_time(p, grace_minutes)  # past end + grace: never trade
+                and not p.get("paused_at")]  # paused by the operator: no order until --resume-twap
         trading = [p for p in live if any(l["status"] == P.ACTIVE for l in p["legs"])]
         if trading:  # one installation per account: another's orders on these markets stop us (exit 4)
             check_installation(self.ctx, self.state, min(datetime.fromisoformat(p["start_at"]) for p in trading),
@@ -261,6 +262,8 @@ class Tick:
 
     # ---- plan lifecycle --------------------------------------------------------------------------
     def close_if_finished(self, plan: dict[str, Any]) -> None:
+        if plan.get("paused_at"):
+            return  # a paused plan neither completes nor expires; its deadline moves when it resumes
         past = self.now > P.expiry_time(plan, self.ctx.settings.execution.expiry_grace_minutes)
         if any(P.leg_unresolved(l) for l in plan["legs"]):
             if past:  # orders that could not be closed by end + grace: expired with the shortfall; still watched
@@ -384,7 +387,7 @@ def preview(ctx: Context) -> int:
     out.say(out.t(M["preview"]))
     shown = 0
     grace = ctx.settings.execution.expiry_grace_minutes
-    for plan in (p for p in active if now <= P.expiry_time(p, grace)):  # as a real tick: expired plans never trade
+    for plan in (p for p in active if now <= P.expiry_time(p, grace) and not p.get("paused_at")):  # as a real tick
         for leg in (l for l in plan["legs"] if l["status"] == P.ACTIVE and not P.leg_unresolved(l)):
             size = would_send(ctx, plan, leg, view, now)
             if size > 0:

@@ -1,0 +1,62 @@
+"""--cancel-twap, --pause-twap, --resume-twap: controlling one plan without the kill switch or --force."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from kairos.sim.faults import Fault
+from tests.commands.conftest import ONE_COIN, START, Kairos
+
+
+def start(k: Kairos) -> dict:
+    k.configure(strategy={"portfolio": ONE_COIN}, execution={"atr_threshold": 1})  # one coin, calm: 12 × 30 min
+    assert k("--quarterly-rebalance-twap").code == 0
+    return k.plan()
+
+
+def test_cancel_cancels_open_orders_keeps_fills_and_closes_the_plan(kairos: Kairos) -> None:
+    plan = start(kairos)
+    kairos.app.faults.add(Fault("rest", path="/v2.1/order", seconds=24 * 3600))  # the next slice stays open
+    kairos.step(minutes=30)
+    assert kairos("--process-twap").code == 0
+    held = [o for o in kairos.orders(plan["plan_id"]) if o.status == "LIVE"]
+    assert len(held) == 1
+    result = kairos("--cancel-twap", plan["plan_id"], "--lang", "en")
+    assert result.code == 0, result.err
+    assert f"TWAP {plan['plan_id']} canceled: 1 open order(s) cancelled, fills kept" in result.out
+    closed = kairos.plan(plan["plan_id"])
+    assert closed["status"] == "canceled" and closed["summary"]["legs"]["ETH"]["filled"] != "0"
+    assert [o.status for o in kairos.orders(plan["plan_id"]) if o.order_id == held[0].order_id] == ["CANCELED"]
+    [archived] = kairos.ledger("SELECT status FROM plans WHERE plan_id = ?", (plan["plan_id"],))
+    assert archived["status"] == "canceled"
+    kairos.step(minutes=30)
+    before = len(kairos.orders())
+    assert kairos("--process-twap").code == 0 and len(kairos.orders()) == before  # it never trades again
+    assert kairos("--cancel-twap", plan["plan_id"], "--lang", "en").code == 2  # not active any more: one line
+
+
+def test_pause_stops_orders_and_resume_continues_from_the_resume_time(kairos: Kairos) -> None:
+    plan = start(kairos)
+    assert kairos("--pause-twap", plan["plan_id"], "--lang", "en").code == 0
+    sent = len(kairos.orders(plan["plan_id"]))
+    for _ in range(6):  # three hours paused: no order
+        kairos.step(minutes=30)
+        assert kairos("--process-twap").code == 0
+    assert len(kairos.orders(plan["plan_id"])) == sent and kairos.plan()["status"] == "active"
+    resumed = kairos("--resume-twap", plan["plan_id"], "--lang", "en")
+    assert resumed.code == 0 and "the remaining slots start now" in resumed.out
+    moved = kairos.plan()
+    assert datetime.fromisoformat(moved["end_at"]) == datetime.fromisoformat(plan["end_at"]) + timedelta(hours=3)
+    kairos.step(minutes=30)
+    assert kairos("--process-twap").code == 0
+    assert len(kairos.orders(plan["plan_id"])) == sent + 1  # the next slot, not a burst of the missed ones
+    kairos.run_ticks(datetime.fromisoformat(moved["end_at"]) + timedelta(minutes=30), minutes=30)
+    assert kairos.plan()["status"] == "completed"
+
+
+def test_an_unknown_plan_id_is_one_line_naming_the_active_ones(kairos: Kairos) -> None:
+    plan = start(kairos)
+    result = kairos("--pause-twap", "tw-nope", "--lang", "en")
+    assert result.code == 2 and f"tw-nope: no such plan (active plans: {plan['plan_id']}" in result.err
+    assert json.loads(kairos("--pause-twap", "tw-nope", "--json").out)["exit_code"] == 2
+    assert START < datetime.fromisoformat(plan["end_at"])
