@@ -44,6 +44,7 @@ COMMANDS = {
     "reset_mock": "kairos.commands.reset:run",
     "reset_paper": "kairos.commands.reset:run_paper",
     "balance": "kairos.commands.console:balance",
+    "show_config": "kairos.commands.show_config:run",
     "cancel_twap": "kairos.commands.plan_control:cancel",
     "pause_twap": "kairos.commands.plan_control:pause",
     "resume_twap": "kairos.commands.plan_control:resume",
@@ -86,6 +87,7 @@ def build_parser(env: Env | None = None) -> argparse.ArgumentParser:
     add("--resume-twap", metavar="PLAN_ID", help="일시정지한 계획 재개 (남은 슬롯은 지금부터)")
     add("--performance-report", type=_days, metavar="DAYS", help="최근 DAYS일 성과 보고서")
     add("--system-status", action="store_true", help="시스템 상태 확인")
+    add("--show-config", action="store_true", help="적용된 설정과 각 값의 출처(파일/환경변수/기본값), 비밀 값은 숨김")
     add("--balance", action="store_true", help="보유 자산: 사용 가능/주문 중, 평가액, 목표 대비 비중, 미체결 주문, 진행 중 계획")
     add("--orders", type=_days, nargs="?", const=30, metavar="DAYS", help="최근 DAYS일(기본 30) 주문 내역 (장부)")
     add("--test-alerts", action="store_true", help="알림 시스템 테스트 (Slack/이메일)")

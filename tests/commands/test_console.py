@@ -107,3 +107,19 @@ def test_the_cron_output_file_rotates_with_the_log(kairos: Kairos) -> None:
     (logs / "cron.log").write_text("x" * 20_000, encoding="utf-8")
     assert kairos("--twap-status").code == 0
     assert not (logs / "cron.log").exists() and (logs / "cron.log.1").stat().st_size == 20_000
+
+
+def test_show_config_names_each_source_and_never_a_secret(kairos: Kairos) -> None:
+    kairos.configure(exchange={"access_token": "${MY_TOKEN}", "secret_key": "plain-secret-123"},
+                     execution={"atr_candles": 120})
+    result = kairos("--show-config", "--lang", "en", environ={"MY_TOKEN": "token-from-env-456"})
+    assert result.code == 0, result.err
+    assert "plain-secret-123" not in result.out + result.err and "token-from-env-456" not in result.out + result.err
+    lines = {l.split("] ", 1)[-1].split(" = ")[0].strip(): l for l in result.out.splitlines() if " = " in l}
+    assert "120" in lines["execution.atr_candles"] and "[file]" in lines["execution.atr_candles"]
+    assert "set (hidden)" in lines["exchange.access_token"] and "[environment ${MY_TOKEN}]" in lines["exchange.access_token"]
+    assert "[default]" in lines["execution.atr_period"]
+    data = json.loads(kairos("--show-config", "--json", environ={"MY_TOKEN": "x"}).out)
+    rows = {r["key"]: r for r in data["settings"]}
+    assert rows["mode"]["source"] == "file" and rows["language"]["source"] == "default"
+    assert data["home"] == str(kairos.home) and data["data_dir"] == str(kairos.home / "data" / "mock")
