@@ -289,6 +289,21 @@ class Executor:
                                      dedupe_key=f"late_order:{record['uoid']}")
         return adopted
 
+    def cancel_open(self, plan: dict[str, Any]) -> int:
+        """Cancel every open order of a plan by order id and reconcile it (fills kept); the number cancelled."""
+        cancelled = 0
+        for leg in plan["legs"]:
+            for record in leg["orders"]:
+                if record.get("status") != OPEN or not record.get("order_id"):
+                    continue
+                try:
+                    self.client.cancel_order(leg["target"], order_id=record["order_id"])
+                    cancelled += 1
+                except ExchangeError as exc:  # 116/117: it filled or was cancelled meanwhile; the refresh tells
+                    log.warning("cancel of %s: %s", record["uoid"], exc)
+                self.refresh(record, plan["plan_id"])
+        return cancelled
+
     # ---- the hard ceiling -----------------------------------------------------------------------------
     @staticmethod
     def check_ceiling(what: str, total: Decimal, executed: Decimal, size: Decimal, tolerance: Decimal) -> None:

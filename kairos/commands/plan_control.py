@@ -15,8 +15,7 @@ from kairos import plans as P
 from kairos.commands.common import locked_or_fail
 from kairos.commands.twap import Tick
 from kairos.context import Context
-from kairos.errors import ConfigError, ExchangeError
-from kairos.execution import OPEN
+from kairos.errors import ConfigError
 
 log = logging.getLogger("kairos.plan_control")
 
@@ -48,16 +47,8 @@ def cancel(ctx: Context) -> int:
     with locked_or_fail(ctx, "--cancel-twap") as session:
         plan = find_active(ctx, session.data, plan_id)
         tick = Tick(ctx, session)
-        cancelled = 0
+        cancelled = tick.executor.cancel_open(plan)
         for leg in plan["legs"]:
-            for record in P.leg_unresolved(leg):
-                if record.get("status") == OPEN and record.get("order_id"):
-                    try:
-                        ctx.client.cancel_order(leg["target"], order_id=record["order_id"])
-                        cancelled += 1
-                    except ExchangeError as exc:  # it filled or was cancelled meanwhile: the refresh tells
-                        log.warning("cancel of %s: %s", record["uoid"], exc)
-                tick.executor.refresh(record, plan_id)
             if leg["status"] == P.ACTIVE:
                 leg["status"] = "canceled"
         tick.close(plan, "canceled")

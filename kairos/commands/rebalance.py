@@ -262,16 +262,8 @@ def forget_resolved(st: dict[str, Any], now: datetime | None = None) -> None:
 
 def supersede(ctx: Context, executor: Executor, plan: dict[str, Any], now: datetime) -> int:
     """Mark a running plan superseded: cancel its open orders, archive it, say so; the number cancelled."""
-    cancelled = 0
+    cancelled = executor.cancel_open(plan)
     for leg in plan["legs"]:
-        for order in P.leg_unresolved(leg):
-            if order.get("status") == OPEN and order.get("order_id"):
-                try:
-                    ctx.client.cancel_order(leg["target"], order_id=order["order_id"])
-                    cancelled += 1
-                except ExchangeError as exc:
-                    log.warning("cancel of %s failed: %s", order["uoid"], exc)
-                executor.refresh(order, plan["plan_id"])
         if leg["status"] == P.ACTIVE:
             leg["status"] = "superseded"
     plan.update(status="superseded", closed_at=now.isoformat(), summary=P.summary(plan))
