@@ -195,7 +195,13 @@ class Executor:
             log.warning("order %s not found on the exchange yet (%d answers, %d min since its intent); still unresolved",
                         record["uoid"], record["not_found"], int(waited.total_seconds() // 60))
             return
-        evidence = self.evidence(record["target"], created)
+        try:
+            evidence = self.evidence(record["target"], created)
+        except AuthError:
+            raise
+        except ExchangeError as exc:  # the lists could not be read: nothing is proven, so nothing is lost
+            log.warning("order %s: the account's order lists are unavailable (%s); still unresolved", record["uoid"], exc)
+            return
         if record["uoid"] in evidence.uoids:  # the lists know it although detail did not: adopt it by its id
             record["order_id"] = evidence.uoids[record["uoid"]]
             log.warning("order %s found in the account's order lists as %s", record["uoid"], record["order_id"])

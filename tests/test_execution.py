@@ -338,3 +338,14 @@ def test_guard_price(side: str, ask: str, bid: str, slip: str, expected: str) ->
 def test_order_krw_uses_the_amount_for_buys_and_qty_times_price_for_sells() -> None:
     assert order_krw(OrderRequest.market_buy("ETH", D(70000), None, "a"), D(2600000)) == D(70000)
     assert order_krw(OrderRequest.market_sell("ETH", D("0.5"), None, "b"), D(2600000)) == D(1300000)
+
+
+def test_when_the_order_lists_cannot_be_read_nothing_is_declared_lost(world: World) -> None:
+    world.app.faults.add(Fault("timeout", path="/v2.1/order", process=False))
+    record = world.record("p-eth-s002-a1")
+    world.executor.submit(record, world.buy("p-eth-s002-a1"), mid=D(2611000), plan_id="p")
+    world.app.faults.add(Fault("http_5xx", path="/v2.1/order/active_orders", count=100))
+    for run in range(4):
+        world.clock.advance(minutes=15)
+        world.executor.reconcile(record, "p", run_id=f"run-{run}")  # no exception escapes the reconcile
+    assert record["status"] == "unknown"
