@@ -134,6 +134,58 @@ def summary(plan: dict[str, Any]) -> dict[str, Any]:
     return {"progress": str(plan_progress(plan).quantize(Decimal("0.0001"))), "legs": legs}
 
 
+STATUS_WORDS = {
+    "active": ("진행 중", "active"), "completed": ("완료", "completed"), "expired": ("만료", "expired"),
+    "superseded": ("대체됨", "superseded"), "failed": ("실패", "failed"), "canceled": ("취소됨", "canceled"),
+}
+ORDER_WORDS = {  # an order's exchange status (or ours), as a person reads it
+    "FILLED": ("체결", "filled"), "CANCELED_UNDER_PRODUCT_UNIT": ("체결 (남은 금액은 최소 단위 미만)", "filled (remainder below one unit)"),
+    "CANCELED_LIMIT_PRICE_EXCEED": ("부분 체결 (보호가 도달)", "partly filled (guard price reached)"),
+    "CANCELED_NO_ORDER": ("부분 체결 (호가 소진)", "partly filled (book exhausted)"), "CANCELED": ("취소", "canceled"),
+    "PARTIALLY_CANCELED": ("부분 체결 후 취소", "partly filled, then canceled"), "LIVE": ("미체결", "open"),
+    "intent": ("결과 확인 중", "result pending"), "unknown": ("결과 확인 중", "result pending"),
+    "submitted": ("결과 확인 중", "result pending"), "open": ("미체결", "open"), "rejected": ("거절", "rejected"),
+    "lost": ("없음 (거래소 목록 확인)", "lost (confirmed by the exchange's lists)"), "done": ("완료", "done"),
+}
+
+
+SUMMARY = {
+    "buy": ("매수", "BUY"), "sell": ("매도", "SELL"),
+    "leg": ("  • {coin} {side}: 목표 {total}, 체결 {filled}{short}, 평균 {avg} KRW, 도착가 대비 {bps}, 수수료 {fee} KRW",
+            "  • {coin} {side}: target {total}, filled {filled}{short}, avg {avg} KRW, {bps} vs arrival, fees {fee} KRW"),
+    "short": (" (부족분 {left})", " (shortfall {left})"),
+    "unit_left": (" (남은 {left}은(는) 수량 단위 하나보다 작아 살 수 없음 — 다 채운 것으로 봄)",
+                  " (the {left} left is less than one quantity unit and cannot be bought — counted as filled)"),
+    "bps": ("{v}bps", "{v} bps"),
+}
+
+
+def summary_lines(t: Any, plan: dict[str, Any]) -> list[str]:
+    """The end-of-plan summary per coin, in the reader's language (`t` picks ko/en): target, filled,
+    shortfall, average price, cost vs the arrival mid, fees; a buy remainder below one unit reads as filled."""
+    from kairos.money import fmt_krw, fmt_qty
+
+    lines = []
+    for leg in plan["legs"]:
+        data = (plan.get("summary") or summary(plan))["legs"].get(leg["target"]) or summary(plan)["legs"][leg["target"]]
+        krw = leg["unit"] == "krw"
+        amount = (lambda v: f"{fmt_krw(Decimal(v))} KRW") if krw else (lambda v: f"{fmt_qty(Decimal(v))} {leg['target']}")
+        left = Decimal(data["shortfall"])
+        unit_value = Decimal(leg["qty_unit"]) * Decimal((data.get("avg_price") or plan.get("arrival", {}).get(leg["target"]) or 0))
+        if left <= 0:
+            short = ""
+        elif krw and left < unit_value:
+            short = t(SUMMARY["unit_left"], left=amount(left))
+        else:
+            short = t(SUMMARY["short"], left=amount(left))
+        cost = data.get("cost_bps")
+        lines.append(t(SUMMARY["leg"], coin=leg["target"], side=t(SUMMARY["buy" if leg["side"] == "BUY" else "sell"]),
+                       total=amount(data["total"]), filled=amount(data["filled"]), short=short,
+                       avg=fmt_krw(Decimal(data["avg_price"])) if data.get("avg_price") else "-",
+                       bps=t(SUMMARY["bps"], v=f"{Decimal(cost):+.1f}") if cost else "-", fee=fmt_krw(Decimal(data["fee_krw"]))))
+    return lines
+
+
 def prune_finished(state: dict[str, Any], keep: int = 5, *, now: datetime | None = None,
                    keep_days: int | None = None, archive: Any = None) -> list[dict[str, Any]]:
     """Drop finished plans from the state file (each was archived in the ledger when it closed).

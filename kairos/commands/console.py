@@ -38,20 +38,9 @@ M = {
                     ("time (KST)", "plan", "coin", "side", "asked", "filled", "avg price", "fee", "cost bps", "status")),
     "buy": ("매수", "BUY"), "sell": ("매도", "SELL"),
 }
-STATUS_WORDS = {  # the exchange's status (or ours), as a person reads it
-    "FILLED": ("체결", "filled"), "CANCELED_UNDER_PRODUCT_UNIT": ("체결 (남은 금액은 최소 단위 미만)", "filled (remainder below one unit)"),
-    "CANCELED_LIMIT_PRICE_EXCEED": ("부분 체결 (보호가 도달)", "partly filled (guard price reached)"),
-    "CANCELED_NO_ORDER": ("부분 체결 (호가 소진)", "partly filled (book exhausted)"), "CANCELED": ("취소", "canceled"),
-    "PARTIALLY_CANCELED": ("부분 체결 후 취소", "partly filled, then canceled"), "LIVE": ("미체결", "open"),
-    "intent": ("결과 확인 중", "result pending"), "unknown": ("결과 확인 중", "result pending"),
-    "submitted": ("결과 확인 중", "result pending"), "open": ("미체결", "open"), "rejected": ("거절", "rejected"),
-    "lost": ("없음 (거래소 목록 확인)", "lost (confirmed by the exchange's lists)"), "done": ("완료", "done"),
-}
-
-
 def status_word(out: Any, row: dict[str, Any]) -> str:
     key = row.get("exchange_status") or row.get("status") or ""
-    pair = STATUS_WORDS.get(key) or STATUS_WORDS.get(row.get("status") or "")
+    pair = P.ORDER_WORDS.get(key) or P.ORDER_WORDS.get(row.get("status") or "")
     return out.t(pair) if pair else key
 
 

@@ -37,7 +37,7 @@ M = {
              "  • {coin} {side} slice {slot}/{slices}: {size} → filled {filled} (avg {avg} KRW, cost {bps} bps) [{status}]"),
     "waiting": ("  • {coin} {side}: 대기 — {why}", "  • {coin} {side}: waiting — {why}"),
     "plan": ("TWAP {plan}: 진행률 {pct}", "TWAP {plan}: {pct} done"),
-    "closed": ("TWAP {plan}: {status}", "TWAP {plan}: {status}"),
+    "closed": ("TWAP {plan} 종료: {status}", "TWAP {plan} closed: {status}"),
     "nothing": ("  (지금 실행할 슬라이스 없음)", "  (no slice due now)"),
     "buy": ("매수", "BUY"), "sell": ("매도", "SELL"),
     "untrusted": ("가격을 믿을 수 없음: {why}", "price not trusted: {why}"),
@@ -307,11 +307,12 @@ class Tick:
         log.info("TWAP plan %s %s: %s", plan["plan_id"], status,
                  "; ".join(summary_line(c, d) for c, d in plan["summary"]["legs"].items()))
         self.session.save()
-        lines = [summary_line(leg, data) for leg, data in plan["summary"]["legs"].items()]
+        lines = [line.strip() for line in P.summary_lines(self.out.t, plan)]
         alert_type = "twap_complete" if status == "completed" else ("system_error" if status == "failed" else "twap_stalled")
         self.ctx.alerts.send(alert_type, f"TWAP {plan['plan_id']} {status}", lines, dedupe_key=f"twap_{status}:{plan['plan_id']}",
                              action=None if status == "completed" else "Review the shortfall; run --quarterly-rebalance-twap --force to retry.")
-        self.lines.append(self.out.t(M["closed"], plan=plan["plan_id"], status=status))
+        self.lines.append(self.out.t(M["closed"], plan=plan["plan_id"], status=self.out.t(P.STATUS_WORDS[status])))
+        self.lines.extend(P.summary_lines(self.out.t, plan))
         self.prune()
 
     def prune(self) -> list[dict[str, Any]]:
@@ -333,7 +334,12 @@ class Tick:
         slot = str(record["slot"] + 1) if record["slot"] < leg["slices"] else "+"
         return self.out.t(M["sent"], coin=leg["target"], side=self.side(leg), slot=slot, slices=leg["slices"],
                           size=size, filled=filled, avg=fmt_krw(Decimal(record.get("avg_price") or 0)),
-                          bps=record.get("slippage_bps") or "-", status=record.get("exchange_status") or record["status"])
+                          bps=record.get("slippage_bps") or "-", status=self.status_word(record))
+
+    def status_word(self, record: dict[str, Any]) -> str:
+        key = record.get("exchange_status") or record["status"]
+        pair = P.ORDER_WORDS.get(key)
+        return self.out.t(pair) if pair else key
 
     def report(self, plans: list[dict[str, Any]]) -> None:
         for plan in plans:

@@ -57,7 +57,12 @@ def run(ctx: Context) -> int:
                           pct=f"{P.plan_progress(plan) * 100:.1f}%", end=kst(datetime.fromisoformat(plan["end_at"])) + " KST"))
     finished = [p for p in state.get("plans", []) if p["status"] in P.FINISHED]
     if finished:
-        out.say(out.t(M["finished"], items=", ".join(f"{p['plan_id']} ({p['status']})" for p in finished)))
+        out.say(out.t(M["finished"], items=", ".join(f"{p['plan_id']} ({out.t(P.STATUS_WORDS.get(p['status'], (p['status'],) * 2))})"
+                                                     for p in finished)))
+        for plan in finished[-3:]:  # the most recent ones in full: what each coin got, at what cost
+            out.say(f"  {plan['plan_id']}:")
+            for line in P.summary_lines(out.t, plan):
+                out.say("  " + line)
     out.emit({"kill_switch": ctx.kill_switch, "pending_rebalance": state.get("pending_rebalance"),
               "active_legs": len(legs), "plans": [plan_data(p, now) for p in state.get("plans", [])]})
     return 0
@@ -119,7 +124,8 @@ def clear_failed(ctx: Context) -> int:
         session.save()
     out = ctx.out
     if removed:
-        out.say(out.t(M["cleared"], items=", ".join(f"{p['plan_id']} ({p['status']})" for p in removed)))
+        out.say(out.t(M["cleared"], items=", ".join(f"{p['plan_id']} ({out.t(P.STATUS_WORDS.get(p['status'], (p['status'],) * 2))})"
+                                                    for p in removed)))
     else:
         out.say(out.t(M["nothing"]))
     if kept:

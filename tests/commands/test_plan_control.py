@@ -60,3 +60,23 @@ def test_an_unknown_plan_id_is_one_line_naming_the_active_ones(kairos: Kairos) -
     assert result.code == 2 and f"tw-nope: no such plan (active plans: {plan['plan_id']}" in result.err
     assert json.loads(kairos("--pause-twap", "tw-nope", "--json").out)["exit_code"] == 2
     assert START < datetime.fromisoformat(plan["end_at"])
+
+
+def test_a_finished_plan_prints_its_summary_in_the_readers_language(kairos: Kairos) -> None:
+    kairos.configure(strategy={"portfolio": ONE_COIN},
+                     execution={"atr_threshold": 1, "calm": {"slices": 2, "interval_minutes": 15}})
+    assert kairos("--quarterly-rebalance-twap").code == 0
+    kairos.step(minutes=15)
+    slice_two = kairos("--process-twap", "--lang", "en")
+    assert "filled (remainder below one unit)" in slice_two.out  # a successful buy reads as filled
+    assert "CANCELED_UNDER_PRODUCT_UNIT" not in slice_two.out
+    kairos.step(minutes=15)
+    en = kairos("--process-twap", "--lang", "en")
+    assert "closed: completed" in en.out
+    [line] = [l for l in en.out.splitlines() if "• ETH BUY: target" in l]
+    assert "filled" in line and "vs arrival" in line and "fees" in line
+    assert "CANCELED_UNDER_PRODUCT_UNIT" not in en.out.split("closed:")[1]
+    ko = kairos("--twap-status")
+    assert "지난 계획:" in ko.out and "(완료)" in ko.out and "• ETH 매수: 목표" in ko.out and "도착가 대비" in ko.out
+    [alert] = kairos.alerts("twap_complete")
+    assert alert["dedupe_key"].startswith("twap_completed:")

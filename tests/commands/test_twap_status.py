@@ -105,11 +105,12 @@ def test_clear_failed_archives_superseded_and_expired_plans_and_prints_them(kair
     k.run_ticks(START + timedelta(hours=7), minutes=30)
     assert [p["status"] for p in k.plans()] == ["superseded", "expired"]
     status = k("--twap-status").out
-    assert f"{superseded['plan_id']} (superseded)" in status and f"{starved['plan_id']} (expired)" in status
+    assert f"{superseded['plan_id']} (대체됨)" in status and f"{starved['plan_id']} (만료)" in status  # words, in Korean
+    assert "부족분" in status  # and the recent plans' summaries: what each coin got and what is missing
 
     r = k("--clear-failed-twap")
     assert r.code == 0, r.err
-    assert f"정리한 계획: {superseded['plan_id']} (superseded), {starved['plan_id']} (expired)" in r.out
+    assert f"정리한 계획: {superseded['plan_id']} (대체됨), {starved['plan_id']} (만료)" in r.out
     assert k.plans() == []
     archived = {row["plan_id"]: row["status"] for row in k.ledger("SELECT plan_id, status FROM plans")}
     assert archived == {superseded["plan_id"]: "superseded", starved["plan_id"]: "expired"}
