@@ -69,13 +69,72 @@ class Parser(argparse.ArgumentParser):
         super()._print_message(message, file)
 
 
-def build_parser(env: Env | None = None) -> argparse.ArgumentParser:
+HELP_EN = {  # --help in English under --lang en (the Korean text is written at each flag below)
+    "--weekly-analysis": "weekly market season analysis (BTC vs its 200-week moving average)",
+    "--quarterly-rebalance": "quarterly rebalance, executed at once",
+    "--quarterly-rebalance-twap": "quarterly rebalance as TWAP (split into slices)",
+    "--process-twap": "advance the TWAP plans by their due slices (cron, every 15 minutes)",
+    "--twap-status": "TWAP plans and their orders",
+    "--clear-failed-twap": "clear failed / expired / superseded / canceled plans (the ledger keeps them)",
+    "--cancel-twap": "cancel one plan: its open orders cancelled and reconciled, fills kept, closed as canceled",
+    "--pause-twap": "pause one plan (no order until resumed)",
+    "--resume-twap": "resume a paused plan (the remaining slots start now)",
+    "--performance-report": "performance report of the last DAYS days",
+    "--system-status": "system health checks",
+    "--show-config": "the effective settings, each with its source (file / environment / default); secrets hidden",
+    "--balance": "holdings: available / locked, value, weight vs target, open orders, the active plan",
+    "--orders": "orders of the last DAYS days (default 30), from the ledger",
+    "--test-alerts": "send a test alert to every enabled channel (Slack / e-mail)",
+    "--print-crontab": "print the crontab for this installation",
+    "--backtest": "backtest the strategy on past data",
+    "--init-master-key": "create the master key for encrypted API keys (config/master.key)",
+    "--encrypt-config": "encrypt the secret values of the config file in place",
+    "--reset-mock": "archive the simulated account (exchange, state, ledger) and start again (needs --yes)",
+    "--reset-paper": "archive the paper-trading account and start again with paper.initial_krw (needs --yes)",
+    "--dry-run": "decide and print the plan; no order, no state change",
+    "--mock": "use the simulated exchange",
+    "--paper": "paper trading: Coinone's real prices, a pretend account (no keys)",
+    "--yes": "confirm without asking (--reset-mock, --reset-paper)",
+    "--force": "run even if this quarter already ran / supersede the active plan",
+    "--config": "config file (default: config/config.yaml or $KAIROS_CONFIG)",
+    "--json": "print one JSON document instead of text",
+    "--verbose": "copy the log file's lines (with timestamps) to stderr",
+    "--lang": "output language (default: the config's language, ko)",
+    "--chart": "save a PNG chart (performance report, backtest)",
+    "--start": "backtest start date", "--end": "backtest end date", "--capital": "backtest starting capital (KRW)",
+    "--data": "folder of your own CSV files for the backtest (SYMBOL.csv per coin)",
+}
+
+
+def lang_of(argv: Sequence[str] | None) -> str:
+    """The --lang given on the command line (so --help itself is in that language), else Korean."""
+    args = list(argv if argv is not None else sys.argv[1:])
+    for i, arg in enumerate(args):
+        if arg == "--lang" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--lang="):
+            return arg.split("=", 1)[1]
+    return "ko"
+
+
+def build_parser(env: Env | None = None, lang: str = "ko") -> argparse.ArgumentParser:
+    english = lang == "en"
     parser = Parser(
-        prog="kairos1_main.py", description="KAIROS-1: 코인원 장기 자산배분 시스템 (rule-based crypto allocation)",
+        prog="kairos1_main.py", description="KAIROS-1: rule-based long-term crypto allocation for one Coinone account"
+        if english else "KAIROS-1: 코인원 장기 자산배분 시스템 (rule-based crypto allocation)",
         epilog="Exit codes: 0 ok, 1 runtime failure, 2 usage/config error, 3 state error, 4 safety stop, "
                "130 interrupted, 143 SIGTERM.")
     actions = parser.add_mutually_exclusive_group()
-    add = actions.add_argument
+
+    def localized(adder):  # noqa: ANN001, ANN202 - wraps argparse's add_argument
+        def add_one(flag: str, **kwargs):  # noqa: ANN003, ANN202
+            if english and "help" in kwargs:
+                kwargs["help"] = HELP_EN.get(flag, kwargs["help"])
+            return adder(flag, **kwargs)
+        return add_one
+
+    add = localized(actions.add_argument)
+    option = localized(parser.add_argument)
     add("--weekly-analysis", action="store_true", help="주간 시장 계절 분석 (BTC vs 200주 이동평균)")
     add("--quarterly-rebalance", action="store_true", help="분기별 리밸런싱 (즉시 실행)")
     add("--quarterly-rebalance-twap", action="store_true", help="TWAP 방식 분기별 리밸런싱 (분할 매매)")
@@ -97,20 +156,20 @@ def build_parser(env: Env | None = None) -> argparse.ArgumentParser:
     add("--encrypt-config", action="store_true", help="설정 파일의 비밀 값을 제자리에서 암호화")
     add("--reset-mock", action="store_true", help="모의 계좌(모의 거래소·상태·원장)를 보관하고 새로 시작 (--yes 필요)")
     add("--reset-paper", action="store_true", help="모의 투자 계좌를 보관하고 paper.initial_krw로 새로 시작 (--yes 필요)")
-    parser.add_argument("--dry-run", action="store_true", help="판단과 계획만 출력, 주문·상태 변경 없음")
-    parser.add_argument("--mock", action="store_true", help="모의 거래소(시뮬레이터) 사용")
-    parser.add_argument("--paper", action="store_true", help="모의 투자: 코인원의 실제 시세 + 가상 계좌 (키 불필요)")
-    parser.add_argument("--yes", action="store_true", help="확인 없이 실행 (--reset-mock)")
-    parser.add_argument("--force", action="store_true", help="이번 분기 실행 여부/활성 계획을 무시하고 새로 실행")
-    parser.add_argument("--config", metavar="PATH", help="설정 파일 경로 (기본: config/config.yaml 또는 $KAIROS_CONFIG)")
-    parser.add_argument("--json", action="store_true", help="사람이 읽는 글 대신 JSON 출력")
-    parser.add_argument("--verbose", action="store_true", help="로그 파일의 내용(시각 포함)을 stderr에도 출력")
-    parser.add_argument("--lang", choices=("ko", "en"), help="출력 언어 (기본: 설정의 language, ko)")
-    parser.add_argument("--chart", metavar="FILE.png", help="차트 PNG 저장 (성과 보고서, 백테스트)")
-    parser.add_argument("--start", metavar="YYYY-MM-DD", help="백테스트 시작일")
-    parser.add_argument("--end", metavar="YYYY-MM-DD", help="백테스트 종료일")
-    parser.add_argument("--capital", metavar="KRW", help="백테스트 초기 자본 (KRW)")
-    parser.add_argument("--data", metavar="DIR", help="백테스트용 사용자 CSV 폴더 (코인별 SYMBOL.csv)")
+    option("--dry-run", action="store_true", help="판단과 계획만 출력, 주문·상태 변경 없음")
+    option("--mock", action="store_true", help="모의 거래소(시뮬레이터) 사용")
+    option("--paper", action="store_true", help="모의 투자: 코인원의 실제 시세 + 가상 계좌 (키 불필요)")
+    option("--yes", action="store_true", help="확인 없이 실행 (--reset-mock)")
+    option("--force", action="store_true", help="이번 분기 실행 여부/활성 계획을 무시하고 새로 실행")
+    option("--config", metavar="PATH", help="설정 파일 경로 (기본: config/config.yaml 또는 $KAIROS_CONFIG)")
+    option("--json", action="store_true", help="사람이 읽는 글 대신 JSON 출력")
+    option("--verbose", action="store_true", help="로그 파일의 내용(시각 포함)을 stderr에도 출력")
+    option("--lang", choices=("ko", "en"), help="출력 언어 (기본: 설정의 language, ko)")
+    option("--chart", metavar="FILE.png", help="차트 PNG 저장 (성과 보고서, 백테스트)")
+    option("--start", metavar="YYYY-MM-DD", help="백테스트 시작일")
+    option("--end", metavar="YYYY-MM-DD", help="백테스트 종료일")
+    option("--capital", metavar="KRW", help="백테스트 초기 자본 (KRW)")
+    option("--data", metavar="DIR", help="백테스트용 사용자 CSV 폴더 (코인별 SYMBOL.csv)")
     parser.add_argument("--version", action="version", version=f"kairos {__version__}")
     if env is not None:
         parser.streams = (env.stdout, env.stderr)
@@ -154,7 +213,7 @@ def check_modifiers(action: str, args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
     """Run one command; return the process exit status (see the module docstring)."""
     env = env if env is not None else Env.from_process()
-    parser = build_parser(env)
+    parser = build_parser(env, lang_of(argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse printed usage or --help/--version

@@ -318,3 +318,15 @@ def test_an_installed_kairos_never_keeps_its_data_in_the_current_directory(tmp_p
     (checkout / "kairos").mkdir(parents=True)
     (checkout / "kairos1_main.py").write_text("", encoding="utf-8")
     assert default_home({"HOME": "/home/u"}, checkout / "kairos") == checkout
+
+
+@pytest.mark.parametrize("argv, expected, absent", [
+    (["--help", "--lang", "en"], "weekly market season analysis", "주간 시장 계절 분석"),
+    (["--lang=en", "--help"], "holdings: available / locked", "보유 자산"),
+    (["--help"], "주간 시장 계절 분석", "weekly market season analysis"),
+])
+def test_help_is_in_the_chosen_language(make_env, argv, expected, absent) -> None:
+    env = make_env()
+    assert main(argv, env=env) == 0
+    text = env.stdout.getvalue()
+    assert expected in text and absent not in text
