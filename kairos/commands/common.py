@@ -161,12 +161,21 @@ def snapshot_and_check(ctx: Context, view: MarketView, regime: Regime | None, *,
     threshold = ctx.settings.monitoring.tracking_error_threshold
     # a brand-new account is far from its targets by definition: no alert before its first rebalance
     if te["asset"] and te["max_gap"] > threshold and not plan_active and ctx.ledger.has_orders():
-        ctx.alerts.send("tracking_error", f"Tracking error {te['max_gap'] * 100:.1f}%p on {te['asset']}",
-                        [f"{te['asset']}: actual {te['actual'] * 100:.1f}% vs target {te['target'] * 100:.1f}% "
-                         f"(threshold {threshold * 100:.1f}%p)"],
-                        action="Consider --quarterly-rebalance-twap --force if the gap persists.",
-                        dedupe_key=f"tracking_error:{te['asset']}")
+        t = ctx.out.t
+        ctx.alerts.send("tracking_error", t(TRACKING["title"], gap=f"{te['max_gap'] * 100:.1f}", asset=te["asset"]),
+                        [t(TRACKING["line"], asset=te["asset"], actual=f"{te['actual'] * 100:.1f}",
+                           target=f"{te['target'] * 100:.1f}", threshold=f"{threshold * 100:.1f}")],
+                        action=t(TRACKING["action"]), dedupe_key=f"tracking_error:{te['asset']}")
     return te
+
+
+TRACKING = {
+    "title": ("목표 비중 이탈 {gap}%p ({asset})", "Tracking error {gap}%p on {asset}"),
+    "line": ("{asset}: 현재 {actual}% / 목표 {target}% (기준 {threshold}%p)",
+             "{asset}: actual {actual}% vs target {target}% (threshold {threshold}%p)"),
+    "action": ("차이가 계속되면 --quarterly-rebalance-twap --force를 고려하세요.",
+               "Consider --quarterly-rebalance-twap --force if the gap persists."),
+}
 
 
 def tracking_error(weights: dict[str, Decimal], targets: dict[str, Decimal]) -> dict[str, Any]:

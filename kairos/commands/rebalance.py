@@ -64,6 +64,9 @@ M = {
     "deferred": ("국면 전환 리밸런싱은 미확인 주문이 정리된 뒤 다음 --process-twap에서 시작됩니다.",
                  "The regime-change rebalance starts on the next --process-twap, once unknown orders are resolved."),
     "buy": ("매수", "BUY"), "sell": ("매도", "SELL"),
+    "start_title": ("TWAP {plan} 시작 ({kind}, {regime})", "TWAP {plan} started ({kind}, {regime})"),
+    "start_line": ("{coin} {side} {size}: {n}회 × {minutes}분, ATR {atr}%", "{coin} {side} {size} in {n} × {minutes} min, ATR {atr}%"),
+    "kind_quarterly": ("분기 리밸런싱", "quarterly rebalance"), "kind_season_change": ("국면 전환", "regime change"),
     "late": ("⏰ 이번 분기({q}) 리밸런싱이 예정 시각({due})에 실행되지 않아 지금 늦게 시작합니다.",
              "⏰ This quarter's ({q}) rebalance was due {due} and has not run: starting it now, late."),
     "untrusted": ("  • {coin}: 가격을 믿을 수 없어 주문하지 않음 — {why}", "  • {coin}: price not trusted, no order — {why}"),
@@ -320,9 +323,15 @@ def start_twap(ctx: Context, session: Any, executor: Executor, plan: RebalancePl
              "; ".join(f"{l['target']} {l['side']} {l['total']} {l['unit']} in {l['slices']}×{l['interval_minutes']} min"
                        for l in twap_plan["legs"]))
     alert_type = "immediate_rebalance" if kind == "season_change" else "twap_start"
-    lines = [f"{l['target']} {l['side']} {l['total']} ({l['unit']}) in {l['slices']} × {l['interval_minutes']} min, "
-             f"ATR {Decimal(l['atr_pct']) * 100:.2f}%" for l in twap_plan["legs"]]
-    ctx.alerts.send(alert_type, f"TWAP {plan_id} started ({kind}, {regime.value})", lines, dedupe_key=f"twap_start:{plan_id}")
+    t = ctx.out.t
+    lines = [t(M["start_line"], coin=l["target"], side=t(M["buy"] if l["side"] == "BUY" else M["sell"]),
+               size=f"{fmt_krw(Decimal(l['total']))} KRW" if l["unit"] == "krw" else f"{fmt_qty(Decimal(l['total']))} {l['target']}",
+               n=l["slices"], minutes=l["interval_minutes"], atr=f"{Decimal(l['atr_pct']) * 100:.2f}")
+             for l in twap_plan["legs"]]
+    kind_word = t(M["kind_" + kind]) if "kind_" + kind in M else kind
+    ctx.alerts.send(alert_type, t(M["start_title"], plan=plan_id, kind=kind_word,
+                                  regime=plan_view.regime_name(ctx.out, regime.value)),
+                    lines, dedupe_key=f"twap_start:{plan_id}")
     return Tick(ctx, session).run()
 
 

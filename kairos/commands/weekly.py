@@ -93,11 +93,24 @@ def emit(ctx: Context, d: SeasonDecision, inputs: season.SeasonInputs, *, saved:
                   "lower": d.lower, "weeks": inputs.weeks, "reason": d.reason(ctx.lang), "saved": saved})
 
 
+ALERT = {
+    "title": ("주간 시장 계절 분석", "Weekly season analysis"),
+    "changed_title": ("시장 국면 전환: {old} → {new}", "Regime change: {old} → {new}"),
+    "price": ("BTC {price} KRW, 200주 이동평균 {ma} KRW (비율 {ratio}, {zone})",
+              "BTC {price} KRW vs 200-week MA {ma} KRW (ratio {ratio}, {zone})"),
+    "regime": ("국면: {regime}{was}", "Regime: {regime}{was}"), "was": (" (이전: {old})", " (was {old})"),
+}
+
+
 def announce(ctx: Context, d: SeasonDecision, inputs: season.SeasonInputs) -> None:
-    lines = [f"BTC {fmt_krw(d.price)} KRW vs MA {fmt_krw(d.ma)} KRW (ratio {d.ratio:.4f}, {d.zone.value})",
-             f"Regime: {d.regime.value}" + (f" (was {d.previous.value})" if d.changed and d.previous else ""),
-             d.reason("ko" if ctx.lang == "ko" else "en")]
-    ctx.alerts.send("weekly_analysis", "Weekly season analysis", lines, dedupe_key=f"weekly:{inputs.last_week_ms}")
+    out, t = ctx.out, ctx.out.t
+    name = plan_view.regime_name(out, d.regime.value)
+    old = plan_view.regime_name(out, d.previous.value) if d.previous else ""
+    lines = [t(ALERT["price"], price=fmt_krw(d.price), ma=fmt_krw(d.ma), ratio=f"{d.ratio:.4f}",
+               zone=t(M["zones"][d.zone.value])),
+             t(ALERT["regime"], regime=name, was=t(ALERT["was"], old=old) if d.changed and d.previous else ""),
+             d.reason(ctx.lang)]
+    ctx.alerts.send("weekly_analysis", t(ALERT["title"]), lines, dedupe_key=f"weekly:{inputs.last_week_ms}")
     if d.changed:
-        ctx.alerts.send("season_change", f"Regime change: {d.previous.value} → {d.regime.value}", lines,
+        ctx.alerts.send("season_change", t(ALERT["changed_title"], old=old, new=name), lines,
                         dedupe_key=f"season_change:{inputs.last_week_ms}")

@@ -123,3 +123,20 @@ def test_show_config_names_each_source_and_never_a_secret(kairos: Kairos) -> Non
     rows = {r["key"]: r for r in data["settings"]}
     assert rows["mode"]["source"] == "file" and rows["language"]["source"] == "default"
     assert data["home"] == str(kairos.home) and data["data_dir"] == str(kairos.home / "data" / "mock")
+
+
+@pytest.mark.parametrize("lang, title, line", [("ko", "주간 시장 계절 분석", "200주 이동평균"),
+                                               ("en", "Weekly season analysis", "vs 200-week MA")])
+def test_alerts_speak_the_configured_language(kairos: Kairos, lang: str, title: str, line: str) -> None:
+    from tests.notify import SlackServer
+
+    with SlackServer() as slack:
+        kairos.configure(language=lang, notifications={"slack": {"enabled": True, "webhook_url": slack.url}})
+        assert kairos("--weekly-analysis").code == 0
+        assert kairos("--quarterly-rebalance-twap").code == 0
+    text = json.dumps(slack.bodies, ensure_ascii=False)
+    assert title in text and line in text
+    started = "TWAP tw-20261123t0000-1 시작 (분기 리밸런싱, 위험회피" if lang == "ko" else \
+        "TWAP tw-20261123t0000-1 started (quarterly rebalance, risk-off"
+    assert started in text
+    assert "risk_off" not in text  # regimes as words, not identifiers
