@@ -297,18 +297,19 @@ class Executor:
 
     def cancel_open(self, plan: dict[str, Any]) -> int:
         """Cancel every open order of a plan by order id and reconcile it (fills kept); the number cancelled."""
-        cancelled = 0
-        for leg in plan["legs"]:
-            for record in leg["orders"]:
-                if record.get("status") != OPEN or not record.get("order_id"):
-                    continue
-                try:
-                    self.client.cancel_order(leg["target"], order_id=record["order_id"])
-                    cancelled += 1
-                except ExchangeError as exc:  # 116/117: it filled or was cancelled meanwhile; the refresh tells
-                    log.warning("cancel of %s: %s", record["uoid"], exc)
-                self.refresh(record, plan["plan_id"])
-        return cancelled
+        return sum(self.cancel_record(record, plan["plan_id"]) for leg in plan["legs"] for record in leg["orders"]
+                   if record.get("status") == OPEN and record.get("order_id"))
+
+    def cancel_record(self, record: dict[str, Any], plan_id: str | None) -> bool:
+        """Cancel one open order by its order id, then reconcile it; True when the cancel was accepted."""
+        try:
+            self.client.cancel_order(record["target"], order_id=record["order_id"])
+            accepted = True
+        except ExchangeError as exc:  # 116/117: it filled or was cancelled meanwhile; the refresh tells
+            log.warning("cancel of %s: %s", record["uoid"], exc)
+            accepted = False
+        self.refresh(record, plan_id)
+        return accepted
 
     # ---- the hard ceiling -----------------------------------------------------------------------------
     @staticmethod

@@ -160,14 +160,27 @@ SUMMARY = {
 }
 
 
+def plan_word(t: Any, status: str) -> str:
+    """A plan's status as a word in the reader's language (`t` picks ko/en)."""
+    return t(STATUS_WORDS[status]) if status in STATUS_WORDS else status
+
+
+def order_word(t: Any, record: dict[str, Any]) -> str:
+    """An order's exchange status (else ours) as a person reads it: a fully spent buy is "filled"."""
+    key = record.get("exchange_status") or record.get("status") or ""
+    pair = ORDER_WORDS.get(key) or ORDER_WORDS.get(record.get("status") or "")
+    return t(pair) if pair else key
+
+
 def summary_lines(t: Any, plan: dict[str, Any]) -> list[str]:
     """The end-of-plan summary per coin, in the reader's language (`t` picks ko/en): target, filled,
     shortfall, average price, cost vs the arrival mid, fees; a buy remainder below one unit reads as filled."""
     from kairos.money import fmt_krw, fmt_qty
 
     lines = []
+    legs = summary(plan)["legs"]  # from the records as they are now (a late-adopted fill included)
     for leg in plan["legs"]:
-        data = (plan.get("summary") or summary(plan))["legs"].get(leg["target"]) or summary(plan)["legs"][leg["target"]]
+        data = legs[leg["target"]]
         krw = leg["unit"] == "krw"
         amount = (lambda v: f"{fmt_krw(Decimal(v))} KRW") if krw else (lambda v: f"{fmt_qty(Decimal(v))} {leg['target']}")
         left = Decimal(data["shortfall"])

@@ -310,7 +310,8 @@ def _leg_extra(leg: dict[str, Any]) -> str | None:
     if leg.get("waiting") is not None and not (isinstance(leg["waiting"], dict)
                                                and isinstance(leg["waiting"].get("since", ""), str)):
         return ".waiting is not null or an object"
-    for k, tick in enumerate(leg.get("ticks") or []):
+    ticks = leg.get("ticks")
+    for k, tick in enumerate(ticks if isinstance(ticks, list) else []):  # not a list: reported by the caller
         if not isinstance(tick, list) or len(tick) != 3:
             return f".ticks[{k}]: expected [range_min, next_range_min, price_unit]"
         for n, value in enumerate(tick):

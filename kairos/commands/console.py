@@ -38,12 +38,6 @@ M = {
                     ("time (KST)", "plan", "coin", "side", "asked", "filled", "avg price", "fee", "cost bps", "status")),
     "buy": ("매수", "BUY"), "sell": ("매도", "SELL"),
 }
-def status_word(out: Any, row: dict[str, Any]) -> str:
-    key = row.get("exchange_status") or row.get("status") or ""
-    pair = P.ORDER_WORDS.get(key) or P.ORDER_WORDS.get(row.get("status") or "")
-    return out.t(pair) if pair else key
-
-
 def balance(ctx: Context) -> int:
     """--balance: holdings (available / locked), value at trusted prices, weight vs target, open orders, plan."""
     out, t = ctx.out, ctx.out.t
@@ -124,12 +118,12 @@ def orders(ctx: Context) -> int:
         table.append([kst(datetime.fromisoformat(r["created_at"])), r.get("plan_id") or "-", r["target"],
                       t(M["buy"] if r["side"] == "BUY" else M["sell"]), asked, fmt_qty(Decimal(r["executed_qty"])),
                       fmt_krw(Decimal(r["avg_price"])) if Decimal(r["avg_price"]) > 0 else "-",
-                      fmt_krw(Decimal(r["fee"])), r.get("slippage_bps") or "-", status_word(out, r)])
+                      fmt_krw(Decimal(r["fee"])), r.get("slippage_bps") or "-", P.order_word(t, r)])
     if rows:
         widths = [max(len(str(row[i])) for row in table) for i in range(len(head))]
         for row in table:
             out.say("  " + "  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
     else:
         out.say(t(M["orders_none"]))
-    out.emit({"days": days, "orders": [{**r, "status_text": status_word(out, r)} for r in rows]})
+    out.emit({"days": days, "orders": [{**r, "status_text": P.order_word(t, r)} for r in rows]})
     return 0

@@ -19,7 +19,7 @@ from kairos.commands.common import MarketView, current_regime, read_market, snap
 from kairos.context import Context
 from kairos.core import twap
 from kairos.account_guard import check_installation, stale_open_records
-from kairos.errors import ExchangeError, SafetyStop
+from kairos.errors import SafetyStop
 from kairos.execution import OPEN, UNRESOLVED, Executor, guard_price, lost_records
 from kairos.money import ZERO, fmt_krw, fmt_qty
 from kairos import plans as P, signals
@@ -99,6 +99,8 @@ class Tick:
         self.out = ctx.out
         self.lines: list[str] = []
         self._executor: Executor | None = None
+        self._installation_checked = False
+        self.live: list[dict[str, Any]] = []
 
     @property
     def executor(self) -> Executor:
@@ -133,13 +135,9 @@ class Tick:
             return self.start_pending()
         view = read_market(self.ctx)
         wallet = Wallet.from_view(view)
-        grace_minutes = self.ctx.settings.execution.expiry_grace_minutes
-        live = [p for p in active if self.now <= P.expiry_time(p, grace_minutes)  # past end + grace: never trade
-                and not p.get("paused_at")]  # paused by the operator: no order until --resume-twap
-        trading = [p for p in live if any(l["status"] == P.ACTIVE for l in p["legs"])]
-        if trading:  # one installation per account: another's orders on these markets stop us (exit 4)
-            check_installation(self.ctx, self.state, min(datetime.fromisoformat(p["start_at"]) for p in trading),
-                               {l["target"] for p in trading for l in p["legs"]})
+        live = [p for p in active if self.now <= P.expiry_time(p, self.ctx.settings.execution.expiry_grace_minutes)
+                and not p.get("paused_at")]  # past end + grace, or paused by the operator: never trade
+        self.live = live
         for side in ("SELL", "BUY"):
             for plan in live:
                 for leg in (l for l in plan["legs"] if l["side"] == side and l["status"] == P.ACTIVE):
@@ -155,6 +153,15 @@ class Tick:
             return signals.EXIT_TERMINATED
         self.snapshot()
         return 0
+
+    def one_installation(self) -> None:
+        """Read the account's orders once per tick, and only when an order is about to go out (exit 4 on
+        another installation's order on the markets these plans trade)."""
+        if self._installation_checked:
+            return
+        since = min(datetime.fromisoformat(p["start_at"]) for p in self.live)
+        check_installation(self.ctx, self.state, since, {l["target"] for p in self.live for l in p["legs"]})
+        self._installation_checked = True
 
     def start_pending(self) -> int:
         """A regime-change rebalance deferred until unknown orders were resolved."""
@@ -216,6 +223,7 @@ class Tick:
             self.executor.check_rails(request, krw_value, needed)
         except SafetyStop as exc:
             return self.wait(plan, leg, "safety", str(exc), alert_type="critical_risk")
+        self.one_installation()  # before the first order of this tick: another installation's orders stop us
         record = {"slot": slot, "attempt": attempt, "slots_to": decision.slots_to}
         leg["orders"].append(record)
         self.executor.submit(record, request, mid=ticker.mid, plan_id=plan["plan_id"])
@@ -278,22 +286,16 @@ class Tick:
     def close_stale_open(self) -> None:
         """An order still open one slot interval after it was placed (at the latest at its plan's end) is
         cancelled by order id and reconciled; its fills are kept."""
-        ends = {p["plan_id"]: P.plan_end(p) for p in self.state["plans"]}
+        owner: dict[int, str] = {}
         stale = {id(r): r for r, _age in stale_open_records(self.state, self.now)}
-        for plan, _leg, record in list(P.plans_with_unresolved(self.state)):
-            if record.get("status") == OPEN and self.now >= ends[plan["plan_id"]]:
+        for plan, _leg, record in P.plans_with_unresolved(self.state):
+            owner[id(record)] = plan["plan_id"]
+            if record.get("status") == OPEN and self.now >= P.plan_end(plan):
                 stale[id(record)] = record
-        for record in stale.values():
-            if not record.get("order_id"):
-                continue
-            plan_id = record.get("plan_id") or next((p["plan_id"] for p, _l, r in P.plans_with_unresolved(self.state)
-                                                     if r is record), None)
-            try:
-                self.ctx.client.cancel_order(record["target"], order_id=record["order_id"])
-                log.warning("order %s (%s) still open after its slot: cancelled", record["uoid"], record["order_id"])
-            except ExchangeError as exc:  # 116/117: it filled or was cancelled meanwhile; the refresh tells
-                log.warning("cancel of open order %s: %s", record["uoid"], exc)
-            self.executor.refresh(record, plan_id)
+        for key, record in stale.items():
+            if record.get("order_id"):
+                log.warning("order %s (%s) still open after its slot: cancelling", record["uoid"], record["order_id"])
+                self.executor.cancel_record(record, owner.get(key) or record.get("plan_id"))
 
     def close(self, plan: dict[str, Any], status: str) -> None:
         plan.update(status=status, closed_at=self.now.isoformat(), summary=P.summary(plan))
@@ -311,7 +313,7 @@ class Tick:
         alert_type = "twap_complete" if status == "completed" else ("system_error" if status == "failed" else "twap_stalled")
         self.ctx.alerts.send(alert_type, f"TWAP {plan['plan_id']} {status}", lines, dedupe_key=f"twap_{status}:{plan['plan_id']}",
                              action=None if status == "completed" else "Review the shortfall; run --quarterly-rebalance-twap --force to retry.")
-        self.lines.append(self.out.t(M["closed"], plan=plan["plan_id"], status=self.out.t(P.STATUS_WORDS[status])))
+        self.lines.append(self.out.t(M["closed"], plan=plan["plan_id"], status=P.plan_word(self.out.t, status)))
         self.lines.extend(P.summary_lines(self.out.t, plan))
         self.prune()
 
@@ -334,12 +336,7 @@ class Tick:
         slot = str(record["slot"] + 1) if record["slot"] < leg["slices"] else "+"
         return self.out.t(M["sent"], coin=leg["target"], side=self.side(leg), slot=slot, slices=leg["slices"],
                           size=size, filled=filled, avg=fmt_krw(Decimal(record.get("avg_price") or 0)),
-                          bps=record.get("slippage_bps") or "-", status=self.status_word(record))
-
-    def status_word(self, record: dict[str, Any]) -> str:
-        key = record.get("exchange_status") or record["status"]
-        pair = P.ORDER_WORDS.get(key)
-        return self.out.t(pair) if pair else key
+                          bps=record.get("slippage_bps") or "-", status=P.order_word(self.out.t, record))
 
     def report(self, plans: list[dict[str, Any]]) -> None:
         for plan in plans:

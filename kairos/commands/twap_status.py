@@ -57,7 +57,7 @@ def run(ctx: Context) -> int:
                           pct=f"{P.plan_progress(plan) * 100:.1f}%", end=kst(datetime.fromisoformat(plan["end_at"])) + " KST"))
     finished = [p for p in state.get("plans", []) if p["status"] in P.FINISHED]
     if finished:
-        out.say(out.t(M["finished"], items=", ".join(f"{p['plan_id']} ({out.t(P.STATUS_WORDS.get(p['status'], (p['status'],) * 2))})"
+        out.say(out.t(M["finished"], items=", ".join(f"{p['plan_id']} ({P.plan_word(out.t, p['status'])})"
                                                      for p in finished)))
         for plan in finished[-3:]:  # the most recent ones in full: what each coin got, at what cost
             out.say(f"  {plan['plan_id']}:")
@@ -124,7 +124,7 @@ def clear_failed(ctx: Context) -> int:
         session.save()
     out = ctx.out
     if removed:
-        out.say(out.t(M["cleared"], items=", ".join(f"{p['plan_id']} ({out.t(P.STATUS_WORDS.get(p['status'], (p['status'],) * 2))})"
+        out.say(out.t(M["cleared"], items=", ".join(f"{p['plan_id']} ({P.plan_word(out.t, p['status'])})"
                                                     for p in removed)))
     else:
         out.say(out.t(M["nothing"]))
