@@ -175,9 +175,11 @@ class Context:
     @property
     def kill_switch(self) -> str | None:
         """Why trading is stopped, or None when it is allowed."""
+        from kairos.notify.texts import A
+
         if not self.settings.trading.enabled:
-            return "trading.enabled: false"
+            return self.out.t(A["kill_disabled"])
         for kill in self.paths.kill_files:
             if kill.exists():
-                return f"kill file {kill}"
+                return self.out.t(A["kill_file"], path=kill)
         return None

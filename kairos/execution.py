@@ -34,7 +34,8 @@ from kairos.errors import (
     AuthError, DuplicateOrderId, ExchangeError, InsufficientBalance, OrderNotFound, RequestRejected,
     SafetyStop, TemporaryExchangeError,
 )
-from kairos.money import ZERO
+from kairos.money import ZERO, fmt_krw, to_decimal
+from kairos.notify.texts import A, side_word
 
 log = logging.getLogger("kairos.execution")
 
@@ -288,10 +289,11 @@ class Executor:
                 adopted.append(record)
                 log.warning("late order adopted: %s (%s) executed %s %s", record["uoid"], order_id,
                             record.get("executed_qty"), record["target"])
-                self.ctx.alerts.send("critical_risk", f"Late order adopted: {record['uoid']}",
-                                     [f"{record['target']} {record['side']}: the exchange accepted it after it was "
-                                      f"declared lost; executed {record.get('executed_qty', '0')} "
-                                      f"({record.get('executed_krw', '0')} KRW). Its fill now counts toward its leg."],
+                t = self.ctx.out.t
+                self.ctx.alerts.send("critical_risk", t(A["late_title"], uoid=record["uoid"]),
+                                     [t(A["late_line"], coin=record["target"], side=side_word(t, record["side"]),
+                                        qty=record.get("executed_qty", "0"),
+                                        krw=fmt_krw(to_decimal(record.get("executed_krw", "0"))))],
                                      dedupe_key=f"late_order:{record['uoid']}")
         return adopted
 

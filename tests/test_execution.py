@@ -8,6 +8,7 @@ import sqlite3
 from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal
+from io import StringIO
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -21,6 +22,7 @@ from kairos.coinone.models import KRW_TICKS, OrderRequest
 from kairos.errors import SafetyStop
 from kairos.execution import Executor, day_bounds, guard_price, order_krw
 from kairos.ledger import Ledger
+from kairos.output import Output
 from kairos.schema import Secret
 from kairos.settings import Settings
 from kairos.sim.adapter import SimAdapter
@@ -77,6 +79,7 @@ class Ctx:
         self.client, self.clock, self.settings = client, clock, settings
         self.kill: str | None = None
         self.alerts = AlertLog()
+        self.out = Output(StringIO(), lang="en")
 
     @property
     def kill_switch(self) -> str | None:

@@ -13,9 +13,11 @@ from typing import Any
 
 from kairos import plans as P
 from kairos.commands.common import locked_or_fail
+from kairos.commands.plan_view import kst
 from kairos.commands.twap import Tick
 from kairos.context import Context
 from kairos.errors import ConfigError
+from kairos.notify.texts import A
 
 log = logging.getLogger("kairos.plan_control")
 
@@ -70,7 +72,7 @@ def pause(ctx: Context) -> int:
         plan["paused_at"] = now.isoformat()
         session.save()
     ctx.out.say(ctx.out.t(M["paused"], plan=plan_id))
-    ctx.alerts.send("twap_stalled", f"TWAP {plan_id} paused", [f"Paused at {now.isoformat()} by the operator."],
+    ctx.alerts.send("twap_stalled", ctx.out.t(A["paused_title"], plan=plan_id), [ctx.out.t(A["paused_line"], at=kst(now))],
                     dedupe_key=f"twap_paused:{plan_id}:{now.isoformat()}")
     ctx.out.emit({"plan_id": plan_id, "paused_at": now})
     log.info("TWAP plan %s paused by the operator", plan_id)
@@ -78,7 +80,6 @@ def pause(ctx: Context) -> int:
 
 
 def resume(ctx: Context) -> int:
-    from kairos.commands.plan_view import kst
 
     plan_id = ctx.args.resume_twap
     now = ctx.clock.now()
@@ -94,7 +95,8 @@ def resume(ctx: Context) -> int:
             leg["end_at"] = (datetime.fromisoformat(leg["end_at"]) + shift).isoformat()
         session.save()
     ctx.out.say(ctx.out.t(M["resumed"], plan=plan_id, end=kst(datetime.fromisoformat(plan["end_at"]))))
-    ctx.alerts.send("twap_start", f"TWAP {plan_id} resumed", [f"Resumed after {shift}; ends {plan['end_at']}."],
+    ctx.alerts.send("twap_start", ctx.out.t(A["resumed_title"], plan=plan_id),
+                    [ctx.out.t(A["resumed_line"], shift=str(shift).split(".")[0], end=kst(datetime.fromisoformat(plan["end_at"])))],
                     dedupe_key=f"twap_resumed:{plan_id}:{now.isoformat()}")
     ctx.out.emit({"plan_id": plan_id, "resumed_at": now, "shifted_by_seconds": int(shift.total_seconds()),
                   "end_at": plan["end_at"]})

@@ -27,8 +27,10 @@ from kairos.core.rebalance import RebalancePlan, plan_rebalance
 from kairos.core.types import OrderIntent, Regime, Side
 from kairos.errors import DataError, ExchangeError, KairosError, StateError
 from kairos.execution import LOST, OPEN, UNRESOLVED, Executor, guard_price
-from kairos.money import ZERO, fmt_krw, fmt_qty, round_down
+from kairos.money import ZERO, fmt_krw, fmt_qty, round_down, to_decimal
 from kairos import plans as P, signals
+from kairos.notify.texts import A, side_word
+from kairos.plans import order_word
 
 log = logging.getLogger("kairos.rebalance")
 
@@ -144,8 +146,8 @@ def catch_up(ctx: Context, session: Any, now: datetime) -> int | None:
     due = plan_view.kst(quarter_due(now, months)) + " KST"
     log.warning("quarterly rebalance of %s (due %s) has not run: starting it late", quarter_id(now), due)
     ctx.out.say(ctx.out.t(M["late"], q=quarter_id(now), due=due))
-    ctx.alerts.send("quarterly_rebalance", f"Quarterly rebalance {quarter_id(now)} started late",
-                    [f"It was due {due} and had not run; started by this run."],
+    ctx.alerts.send("quarterly_rebalance", ctx.out.t(A["late_quarter_title"], q=quarter_id(now)),
+                    [ctx.out.t(A["late_quarter_line"], due=due)],
                     dedupe_key=f"catch_up:{quarter_id(now)}")
     return rebalance_in(ctx, session, use_twap=True, force=False, now=now)
 
@@ -387,8 +389,11 @@ def execute_now(ctx: Context, session: Any, executor: Executor, plan: RebalanceP
     session.save()
     ctx.out.say(ctx.out.t(M["finished"], n=len(sent)))
     snapshot_and_check(ctx, read_market(ctx), current_regime(st), plan_active=False)
-    lines = [f"{r['target']} {r['side']}: {r['status']} qty {r.get('executed_qty', '0')} avg {r.get('avg_price', '0')}" for r in sent]
-    ctx.alerts.send("quarterly_rebalance", f"Rebalance {plan_id} done ({len(sent)} orders)", lines, dedupe_key=f"rebalance:{plan_id}")
+    t = ctx.out.t
+    lines = [t(A["rebalance_done_line"], coin=r["target"], side=side_word(t, r["side"]), status=order_word(t, r),
+               qty=r.get("executed_qty", "0"), avg=fmt_krw(to_decimal(r.get("avg_price") or "0"))) for r in sent]
+    ctx.alerts.send("quarterly_rebalance", t(A["rebalance_done_title"], plan=plan_id, n=len(sent)), lines,
+                    dedupe_key=f"rebalance:{plan_id}")
     return 0
 
 
@@ -401,7 +406,7 @@ def submit(ctx: Context, executor: Executor, st: dict[str, Any], plan_id: str, i
     quote = view.quotes.get(coin)
     if quote is not None and not quote.trusted:  # checked again just before the buys: that coin gets no order
         ctx.out.say(ctx.out.t(M["untrusted"], coin=coin, why=quote.problem))
-        ctx.alerts.send("twap_stalled", f"{coin}: price not trusted, no order", [quote.problem or ""],
+        ctx.alerts.send("twap_stalled", ctx.out.t(A["untrusted_title"], coin=coin), [quote.problem or ""],
                         dedupe_key=f"untrusted:{coin}")
         return {"target": coin, "side": intent.side.value, "status": "skipped"}
     ticker = view.tickers[coin]

@@ -23,6 +23,7 @@ from kairos.errors import SafetyStop
 from kairos.execution import OPEN, UNRESOLVED, Executor, guard_price, lost_records
 from kairos.money import ZERO, fmt_krw, fmt_qty
 from kairos import plans as P, signals
+from kairos.notify.texts import A
 from kairos.state import LockBusy
 
 log = logging.getLogger("kairos.twap")
@@ -176,8 +177,7 @@ class Tick:
         notices = self.state.setdefault("notices", {})
         if "kill_switch" not in notices:
             notices["kill_switch"] = self.now.isoformat()
-            self.ctx.alerts.send("critical_risk", "KAIROS-1 trading stopped (kill switch)", [why],
-                                 action="Remove the kill file or set trading.enabled: true to resume.",
+            self.ctx.alerts.send("critical_risk", self.out.t(A["kill_title"]), [why], action=self.out.t(A["kill_action"]),
                                  dedupe_key=f"kill_switch:{why}")
         self.session.save()
         self.out.say(self.out.t(M["kill"], why=why))
@@ -238,8 +238,9 @@ class Tick:
                 leg["rejections"] = int(leg.get("rejections", 0)) + 1
                 if leg["rejections"] >= 3:
                     leg["status"] = "failed"
-                    self.ctx.alerts.send("system_error", f"TWAP {plan['plan_id']}: {leg['target']} leg failed",
-                                         [record.get("error", "")], action="Check the market rules and logs/kairos.log.")
+                    self.ctx.alerts.send("system_error", self.out.t(A["leg_failed_title"], plan=plan["plan_id"],
+                                                                    coin=leg["target"]),
+                                         [record.get("error", "")], action=self.out.t(A["leg_failed_action"]))
             self.session.save()
             return
         self.clear_wait(plan, leg)  # an order went out: the wait (and its one alert) is over
@@ -256,8 +257,9 @@ class Tick:
         notices = self.state.setdefault("notices", {})
         if key not in notices:
             notices[key] = self.now.isoformat()
-            self.ctx.alerts.send(alert_type, f"TWAP {plan['plan_id']}: {leg['target']} {leg['side']} waiting", [why],
-                                 action="The slice waits; the plan expires after its end + grace if this persists.",
+            self.ctx.alerts.send(alert_type, self.out.t(A["waiting_title"], plan=plan["plan_id"], coin=leg["target"],
+                                                        side=self.side(leg)), [why],
+                                 action=self.out.t(A["waiting_action"]),
                                  dedupe_key=key)
         self.lines.append(self.out.t(M["waiting"], coin=leg["target"], side=self.side(leg), why=why))
 
@@ -311,8 +313,9 @@ class Tick:
         self.session.save()
         lines = [line.strip() for line in P.summary_lines(self.out.t, plan)]
         alert_type = "twap_complete" if status == "completed" else ("system_error" if status == "failed" else "twap_stalled")
-        self.ctx.alerts.send(alert_type, f"TWAP {plan['plan_id']} {status}", lines, dedupe_key=f"twap_{status}:{plan['plan_id']}",
-                             action=None if status == "completed" else "Review the shortfall; run --quarterly-rebalance-twap --force to retry.")
+        self.ctx.alerts.send(alert_type, self.out.t(A["plan_title"], plan=plan["plan_id"], status=P.plan_word(self.out.t, status)),
+                             lines, dedupe_key=f"twap_{status}:{plan['plan_id']}",
+                             action=None if status == "completed" else self.out.t(A["plan_action"]))
         self.lines.append(self.out.t(M["closed"], plan=plan["plan_id"], status=P.plan_word(self.out.t, status)))
         self.lines.extend(P.summary_lines(self.out.t, plan))
         self.prune()

@@ -187,7 +187,7 @@ def test_corrupt_state_file_fails(tmp_path: Path) -> None:
 def test_kill_switch_warns(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "KILL").write_text("", encoding="utf-8")
-    assert "⚠️ 거래 중지(킬 스위치): kill file" in status(tmp_path, T0).out
+    assert "⚠️ 거래 중지(킬 스위치): 킬 파일 " in status(tmp_path, T0).out
 
 
 # ---- the alert summary ------------------------------------------------------------------------------------

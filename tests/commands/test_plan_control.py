@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+
+import pytest
 from datetime import datetime, timedelta
 
 from kairos.sim.faults import Fault
@@ -80,3 +82,32 @@ def test_a_finished_plan_prints_its_summary_in_the_readers_language(kairos: Kair
     assert "지난 계획:" in ko.out and "(완료)" in ko.out and "• ETH 매수: 목표" in ko.out and "도착가 대비" in ko.out
     [alert] = kairos.alerts("twap_complete")
     assert alert["dedupe_key"].startswith("twap_completed:")
+
+
+@pytest.mark.parametrize("lang, paused, resumed, done, kill", [
+    ("ko", "TWAP {p} 일시 정지", "TWAP {p} 재개", "TWAP {p} 완료", "KAIROS-1 거래 중지 (킬 스위치)"),
+    ("en", "TWAP {p} paused", "TWAP {p} resumed", "TWAP {p} completed", "KAIROS-1 trading stopped (kill switch)"),
+])
+def test_control_kill_and_end_of_plan_alerts_speak_the_configured_language(
+        kairos: Kairos, lang: str, paused: str, resumed: str, done: str, kill: str) -> None:
+    from tests.notify import SlackServer
+
+    with SlackServer() as slack:
+        kairos.configure(language=lang, notifications={"slack": {"enabled": True, "webhook_url": slack.url},
+                                                       "alert_levels": {"info": ["slack"], "warning": ["slack"],
+                                                                        "critical": ["slack"]}})
+        plan = start(kairos)
+        p = plan["plan_id"]
+        assert kairos("--pause-twap", p).code == 0 and kairos("--resume-twap", p).code == 0
+        kill_file = kairos.home / "data" / "KILL"
+        kill_file.write_text("", encoding="utf-8")
+        kairos.step(minutes=30)
+        assert kairos("--process-twap").code == 4
+        kill_file.unlink()
+        kairos.run_ticks(datetime.fromisoformat(kairos.plan()["end_at"]) + timedelta(minutes=30), minutes=30)
+        assert kairos.plan()["status"] == "completed"
+    text = json.dumps(slack.bodies, ensure_ascii=False)
+    for title in (paused, resumed, done, kill):
+        assert title.format(p=p) in text
+    other = ("paused", "resumed", "trading stopped", "leg failed") if lang == "ko" else ("일시 정지", "재개", "거래 중지")
+    assert not any(word in text for word in other)
