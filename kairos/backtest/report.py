@@ -16,15 +16,16 @@ NAMES = {
     "strategy": ("전략", "Strategy"), "btc_hold": ("BTC 보유", "BTC hold"),
     "static": ("고정 {on}/{off}", "Static {on}/{off}"), "equal_weight": ("동일비중 보유", "Equal-weight hold"),
 }
+SHORT_NAMES = {"equal_weight": ("동일비중", "Equal-wt hold")}  # where a table has no room for the full name
 M = {
     "title": ("📈 백테스트: {ref} 200주 이동평균 계절 전략 (비용 포함)", "📈 Backtest: the {ref} 200-week-MA season strategy (costs included)"),
     "source": ("  데이터: {source}", "  Data: {source}"),
     "period": ("  기간: {start} ~ {end} ({years:.2f}년, {days:,}일)", "  Period: {start} to {end} ({years:.2f} years, {days:,} days)"),
     "capital": ("  초기 자본: {capital} KRW · 유니버스: {weights}", "  Capital: {capital} KRW · universe: {weights}"),
-    "costs": ("  비용 모델: 수수료 {fee} + 스프레드 절반 {spread} + 충격 {y}·σ·√(Q/V), TWAP 슬라이스마다 부과",
+    "costs": ("  비용 모델: 수수료 {fee} + 스프레드 절반 {spread} + 충격 {y}·σ·√(Q/V), TWAP 조각마다",
               "  Cost model: fee {fee} + half-spread {spread} + impact {y}·σ·√(Q/V), charged per TWAP slice"),
-    "unlisted": ("  상장 전 코인의 비중은 KRW로 유지, 거래 가능해진 뒤 다음 리밸런싱에서 매수: {items}",
-                 "  Unlisted weight stays in KRW; the next rebalance after a coin becomes tradable buys it: {items}"),
+    "unlisted": ("  상장 전 코인의 비중은 KRW로 유지, 거래 가능해진 뒤 다음 리밸런싱에서 매수:\n    {items}",
+                 "  Unlisted weight stays in KRW; the next rebalance after a coin becomes tradable buys it:\n    {items}"),
     "tradable": ("{coin} {day}부터", "{coin} from {day}"),
     "flips_title": ("  국면 전환 ({n}회):", "  Regime flips ({n}):"),
     "flip": ("    {day}  {old} → {new}  (BTC {price} / MA {ma}, 비율 {ratio})",
@@ -50,7 +51,6 @@ ROWS: tuple[tuple[str, tuple[str, str], Callable[[Any], str]], ...] = (
     ("flips", ("국면 전환 횟수", "Regime flips"), lambda v: f"{v}"),
     ("risk_on_share", ("위험선호 기간 비중", "Time in risk-on"), lambda v: f"{v * 100:.1f}%"),
 )
-LABEL_WIDTH, COLUMN_WIDTH = 24, 16
 
 
 def width(text: str) -> int:
@@ -64,10 +64,10 @@ def pad(text: str, columns: int, *, right: bool = False) -> str:
     return fill + text if right else text + fill
 
 
-def policy_name(out: Output, study: Study, key: str) -> str:
+def policy_name(out: Output, study: Study, key: str, *, short: bool = False) -> str:
     s = study.settings.strategy.season_filter
     on = int(s.risk_on_crypto_ratio * 100)
-    return out.t(NAMES[key], on=on, off=100 - on)
+    return out.t((SHORT_NAMES.get(key) if short else None) or NAMES[key], on=on, off=100 - on)
 
 
 def show(out: Output, study: Study, chart: str | None = None) -> None:
@@ -117,12 +117,40 @@ def _tradable_days(study: Study) -> dict[str, int | None]:
 
 
 def _table(out: Output, study: Study) -> None:
-    head = pad("", LABEL_WIDTH) + "".join(pad(policy_name(out, study, k), COLUMN_WIDTH, right=True) for k in ORDER)
-    out.say(head)
-    for field, label, fmt in ROWS:
-        cells = [getattr(study.metrics[k], field) for k in ORDER]
-        out.say(pad("  " + out.t(label), LABEL_WIDTH)
-                + "".join(pad("-" if v is None else fmt(v), COLUMN_WIDTH, right=True) for v in cells))
+    head = ["", *(policy_name(out, study, k) for k in ORDER)]
+    body = [["  " + out.t(label), *("-" if getattr(study.metrics[k], field) is None else fmt(getattr(study.metrics[k], field))
+                                   for k in ORDER)] for field, label, fmt in ROWS]
+    for line in grid([head, *body]):
+        out.say(line)
+
+
+def grid(rows: list[list[str]], groups: list[tuple[str, int]] | None = None, gap: int = 2) -> list[str]:
+    """Rows as aligned text: the first column left, the others right, `gap` spaces at least between cells
+    (so no two cells ever run together), widths in terminal columns (Hangul is two wide).
+
+    `groups` puts a line above the header: each (name, n) spans the next n columns after the first,
+    centred over them; a column is widened when a name does not fit its span."""
+    n = max(len(r) for r in rows)
+    widths = [max(width(r[i]) for r in rows if i < len(r)) + (gap if i else 0) for i in range(n)]
+    lines = []
+    if groups:
+        col = 1
+        for name, span in groups:
+            need = width(name) + gap - sum(widths[col:col + span])
+            if need > 0:
+                widths[col + span - 1] += need
+            col += span
+        text, col = " " * widths[0], 1
+        for name, span in groups:
+            room = sum(widths[col:col + span]) - gap  # the group's cells, less the gap before its first one
+            left = gap + (room - width(name) + 1) // 2  # centred over its columns (right-aligned numbers)
+            text += pad(" " * left + name, sum(widths[col:col + span]))
+            col += span
+        lines.append(text.rstrip())
+    for row in rows:
+        cells = [pad(c, widths[0]) if i == 0 else pad(c, widths[i], right=True) for i, c in enumerate(row)]
+        lines.append("".join(cells).rstrip())
+    return lines
 
 
 def _flips(out: Output, study: Study) -> None:
@@ -139,14 +167,15 @@ def _robustness(out: Output, study: Study) -> None:
     cols = (("strategy", "cagr"), ("strategy", "max_drawdown"), ("strategy", "sharpe"),
             ("btc_hold", "cagr"), ("btc_hold", "max_drawdown"), ("static", "cagr"), ("equal_weight", "cagr"))
     short = {"cagr": "CAGR", "max_drawdown": "MDD", "sharpe": "Sharpe"}
-    head = pad("    " + out.t(("시작일", "start")), 16) + pad(out.t(("기간", "years")), 8, right=True)
-    head += "".join(pad(f"{policy_name(out, study, k)} {short[f]}", 20, right=True) for k, f in cols)
-    out.say(head)
-    for row in study.robustness:
-        years = (study.end_day - row.start_day + 1) / 365
-        cells = [_fmt_cell(getattr(row.metrics[k], f), f) for k, f in cols]
-        out.say(pad(f"    {iso(row.start_day)}", 16) + pad(f"{years:.1f}", 8, right=True)
-                + "".join(pad(c, 20, right=True) for c in cells))
+    groups: list[tuple[str, int]] = []
+    for key, _ in cols:
+        name = policy_name(out, study, key, short=True)
+        groups = groups[:-1] + [(name, groups[-1][1] + 1)] if groups and groups[-1][0] == name else [*groups, (name, 1)]
+    head = ["  " + out.t(("시작일", "start")), out.t(("기간(년)", "years")), *(short[f] for _, f in cols)]
+    body = [[f"  {iso(row.start_day)}", f"{(study.end_day - row.start_day + 1) / 365:.1f}",
+             *(_fmt_cell(getattr(row.metrics[k], f), f) for k, f in cols)] for row in study.robustness]
+    for line in grid([head, *body], groups=[("", 1), *groups]):
+        out.say(line)
 
 
 def _fmt_cell(value: float | None, field: str) -> str:

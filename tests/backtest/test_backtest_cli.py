@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterable
 import pytest
 
 from backtest import run_cli, utc, weekly_steps, write_csv
+from kairos.backtest.report import width
 from kairos.clock import FixedClock
 from kairos.sim.factory import paper_exchange
 
@@ -51,6 +52,12 @@ def test_mock_backtest_over_the_simulator_history_then_offline_rerun(tmp_path: P
     final_ko = next(line for line in out.splitlines() if "최종 자산" in line).split()[-4:]
     final_en = next(line for line in again.splitlines() if "Final equity" in line).split()[-4:]
     assert final_ko == final_en  # same data, same numbers: reproducible
+    for text in (out, again):  # the tables fit a 100-column terminal (Hangul counted two wide), tag included
+        lines = text.splitlines()
+        tables = [l for l in lines if "%" in l or "CAGR" in l or any(n in l for n in ("Strategy", "전략"))]
+        assert tables and max(width(l) for l in tables) <= 100, max(tables, key=width)
+    header = next(line for line in again.splitlines() if "Equal-weight hold" in line)
+    assert "Static 70/30  " in header and "70/30Equal" not in header  # cells never run together
 
 
 def test_csv_data_backtest_with_json(tmp_path: Path) -> None:

@@ -300,3 +300,24 @@ def test_which_transactions_are_flows(status: str, amount: str, fee: str, expect
 
     flow = flow_from_transaction(status, D(amount), D(fee), T0)
     assert (flow.amount if flow else None) == (D(expected) if expected else None)
+
+
+def test_the_chart_title_names_the_period_the_data_covers_and_the_portfolio_is_on_top() -> None:
+    pytest.importorskip("matplotlib")
+    from matplotlib import pyplot as plt
+
+    from kairos.commands.report import Series, draw_chart
+
+    times = [T0 + timedelta(hours=h) for h in range(24)]  # asked for 30 days, 23 hours of snapshots
+    rising = [D(1) + D(h) / 1000 for h in range(24)]
+    series = Series(times, {"portfolio": rising, "btc_hold": list(rising)}, [D(0)] * 24)
+    report = {"days": 30, "portfolio": {"twr": D("0.023"), "max_drawdown": D(0)}, "costs": {"all": {"fees": D(0)}}}
+    fig = draw_chart(series, report, True, "70/30")
+    try:
+        top = fig.axes[0]
+        assert "(23 hours)" in top.get_title(loc="left") and "30 days" not in top.get_title(loc="left")
+        assert "KST" in top.get_title(loc="left") and "[SIMULATED]" in top.get_title(loc="left")
+        portfolio, btc = (l for l in top.get_lines() if l.get_label().split(":")[0] in ("Portfolio (TWR)", "BTC buy-and-hold"))
+        assert portfolio.get_zorder() > btc.get_zorder()  # identical curves: the portfolio stays visible
+    finally:
+        plt.close(fig)
