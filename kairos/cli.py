@@ -36,6 +36,7 @@ COMMANDS = {
     "clear_failed_twap": "kairos.commands.twap_status:clear_failed",
     "performance_report": "kairos.commands.report:run",
     "system_status": "kairos.commands.status:run",
+    "preflight": "kairos.commands.preflight:run",
     "test_alerts": "kairos.commands.alerts_test:run",
     "print_crontab": "kairos.commands.crontab:run",
     "backtest": "kairos.commands.backtest:run",
@@ -81,6 +82,7 @@ HELP_EN = {  # --help in English under --lang en (the Korean text is written at 
     "--resume-twap": "resume a paused plan (the remaining slots start now)",
     "--performance-report": "performance report of the last DAYS days",
     "--system-status": "system health checks",
+    "--preflight": "before going live: read-only checks of keys, IP, signature, balances, markets, fees, data directory",
     "--show-config": "the effective settings, each with its source (file / environment / default); secrets hidden",
     "--balance": "holdings: available / locked, value, weight vs target, open orders, the active plan",
     "--orders": "orders of the last DAYS days (default 30), from the ledger",
@@ -146,6 +148,7 @@ def build_parser(env: Env | None = None, lang: str = "ko") -> argparse.ArgumentP
     add("--resume-twap", metavar="PLAN_ID", help="일시정지한 계획 재개 (남은 슬롯은 지금부터)")
     add("--performance-report", type=_days, metavar="DAYS", help="최근 DAYS일 성과 보고서")
     add("--system-status", action="store_true", help="시스템 상태 확인")
+    add("--preflight", action="store_true", help="실거래 전 점검: 키, IP, 서명, 잔고, 마켓, 수수료, 데이터 폴더 (읽기 요청만)")
     add("--show-config", action="store_true", help="적용된 설정과 각 값의 출처(파일/환경변수/기본값), 비밀 값은 숨김")
     add("--balance", action="store_true", help="보유 자산: 사용 가능/주문 중, 평가액, 목표 대비 비중, 미체결 주문, 진행 중 계획")
     add("--orders", type=_days, nargs="?", const=30, metavar="DAYS", help="최근 DAYS일(기본 30) 주문 내역 (장부)")

@@ -111,8 +111,10 @@ class Context:
         self.settings = settings
         self.args = args
         self.redactor = redactor
-        self.mock = settings.mode == "mock" or bool(getattr(args, "mock", False))
-        self.paper = not self.mock and (settings.mode == "paper" or bool(getattr(args, "paper", False)))
+        flag_mock, flag_paper = bool(getattr(args, "mock", False)), bool(getattr(args, "paper", False))
+        # a flag wins over the configured mode (the default config says mock: --paper must still mean paper)
+        self.mock = flag_mock or (settings.mode == "mock" and not flag_paper)
+        self.paper = not self.mock and (flag_paper or settings.mode == "paper")
         self.lang = getattr(args, "lang", None) or settings.language
         self.mode = "mock" if self.mock else ("paper" if self.paper else "live")
         self.simulated = self.mode != "live"  # no real money moves (mock: simulated exchange; paper: pretend account)

@@ -44,6 +44,8 @@ class ExchangeSettings:
     read_retries: int = setting(3, lo=D(0), hi=D(10))
     backoff_seconds: Decimal = setting(D("0.5"), lo=D(0), hi=D(60))
     body_format: Literal["json", "base64", "empty"] = "json"
+    # the HMAC key: the secret as issued (Coinone's samples) or upper-cased (ccxt); --preflight tells which works
+    secret_key_case: Literal["as_issued", "upper"] = "as_issued"
 
     @property
     def has_keys(self) -> bool:

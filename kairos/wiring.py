@@ -15,36 +15,44 @@ from kairos.schema import Secret
 
 if TYPE_CHECKING:
     from kairos.context import Context
+    from kairos.settings import ExchangeSettings
 
 from kairos.binding import SIM_BASE_URL  # noqa: E402,F401 - re-exported: tests and tools import it from here
 
 
-def build_client(ctx: "Context") -> CoinoneClient:
-    """The CoinoneClient this run talks through."""
+def build_client(ctx: "Context", *, secret_key_case: str | None = None) -> CoinoneClient:
+    """The CoinoneClient this run talks through (`secret_key_case` overrides the setting: --preflight's retry)."""
     s = ctx.settings
     if ctx.mock:
-        session, base_url, credentials = sim_session(ctx)
+        session, base_url, credentials = sim_session(ctx, secret_key_case)
     elif ctx.paper:
         session, base_url, credentials = paper_session(ctx)
     else:
         session = ctx.env.http_session() if ctx.env.http_session else requests.Session()
         base_url = s.exchange.base_url
-        credentials = Credentials(s.exchange.access_token, s.exchange.secret_key) if s.exchange.has_keys else None
+        credentials = live_credentials(s.exchange, secret_key_case) if s.exchange.has_keys else None
     return CoinoneClient(session, base_url, credentials=credentials, timeout=float(s.exchange.timeout_seconds),
                          read_retries=s.exchange.read_retries, backoff=float(s.exchange.backoff_seconds),
                          sleep=ctx.clock.sleep, body_format=s.exchange.body_format)
 
 
-def sim_credentials(ctx: "Context") -> Credentials:
+def live_credentials(ex: "ExchangeSettings", secret_key_case: str | None = None) -> Credentials:
+    """The configured keys, the secret in the case `exchange.secret_key_case` (or the override) says."""
+    secret = ex.secret_key.reveal() if ex.secret_key else ""
+    upper = (secret_key_case or ex.secret_key_case) == "upper"
+    return Credentials(ex.access_token, Secret(secret.upper() if upper else secret))  # type: ignore[arg-type]
+
+
+def sim_credentials(ctx: "Context", secret_key_case: str | None = None) -> Credentials:
     """The configured exchange keys when present (so they travel the real signing path), else the sim's."""
     ex, mock = ctx.settings.exchange, ctx.settings.mock
     if ex.has_keys and not mock.server_url:
-        return Credentials(ex.access_token, ex.secret_key)  # type: ignore[arg-type]
+        return live_credentials(ex, secret_key_case)
     return Credentials(Secret(mock.access_token), Secret(mock.secret_key))
 
 
-def sim_session(ctx: "Context") -> tuple[requests.Session, str, Credentials]:
-    credentials = sim_credentials(ctx)
+def sim_session(ctx: "Context", secret_key_case: str | None = None) -> tuple[requests.Session, str, Credentials]:
+    credentials = sim_credentials(ctx, secret_key_case)
     session = requests.Session()
     if ctx.settings.mock.server_url:
         return session, ctx.settings.mock.server_url, credentials

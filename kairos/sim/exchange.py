@@ -64,10 +64,13 @@ class SimConfig:
     history_max_days: int = 90
     future_tolerance_ms: int = 60_000  # to_ts may run ahead of the exchange clock by this much
     echo_user_order_id: bool = True  # order/detail and active_orders rows carry user_order_id (undocumented)
+    secret_key_case: str = "as_issued"  # "upper": verify HMACs keyed by the upper-cased secret (as ccxt signs)
 
     def __post_init__(self) -> None:
         if self.post_only_cross not in ("cancel", "error"):
             raise ValueError("post_only_cross must be 'cancel' or 'error'")
+        if self.secret_key_case not in ("as_issued", "upper"):
+            raise ValueError("secret_key_case must be 'as_issued' or 'upper'")
 
 
 def request_from_environ(environ: Mapping[str, Any]) -> SimRequest:
@@ -95,7 +98,8 @@ class SimExchange:
         self.markets = Markets(model, self.config)
         self.engine = MatchingEngine(self.markets, OrderChecks(self.markets, self.config), self.config)
         self.public = PublicApi(self.markets, self.config.candle_max_size)
-        self.auth = Authenticator(self.config.access_token, self.config.secret_key)
+        secret = self.config.secret_key.upper() if self.config.secret_key_case == "upper" else self.config.secret_key
+        self.auth = Authenticator(self.config.access_token, secret)
         self.limiter = RateLimiter(monotonic)
         self.faults = FaultBook()
         self.admin = AdminApi(self)

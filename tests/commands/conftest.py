@@ -91,9 +91,21 @@ class Kairos:
         return self.clock.advance(**(delta or {"minutes": 15}))
 
     # ---- running the CLI --------------------------------------------------------------------------
-    def __call__(self, *args: str, sim_app: Any = None, environ: dict[str, str] | None = None) -> Result:
+    def __call__(self, *args: str, sim_app: Any = None, environ: dict[str, str] | None = None,
+                 live_app: Any = None) -> Result:
+        """Run the CLI in-process; `live_app` answers a live-mode run's HTTP (mounted on exchange.base_url)."""
+        session = None
+        if live_app is not None:
+            from kairos.sim.adapter import SimAdapter
+
+            def session() -> Any:
+                import requests
+
+                http = requests.Session()
+                http.mount(self.settings["exchange"]["base_url"], SimAdapter(live_app))
+                return http
         env = Env(stdout=StringIO(), stderr=StringIO(), environ=dict(environ or {}), home=self.home, clock=self.clock,
-                  sim_app=sim_app if sim_app is not None else self.app)
+                  sim_app=sim_app if sim_app is not None else self.app, http_session=session)
         code = main([*args, "--config", str(self.config_path)], env=env)
         return Result(code, env.stdout.getvalue(), env.stderr.getvalue())  # type: ignore[attr-defined]
 

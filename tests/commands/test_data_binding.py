@@ -119,3 +119,9 @@ def test_order_uid_carries_the_installation_and_fits_coinone_rules() -> None:
     assert uid == "k1-ab12cd34-tw-20261123t0000-1-btc-s000-a1" and installation_of(uid) == "ab12cd34"
     assert installation_of("tw-20261123t0000-1-btc-s000-a1") is None  # the pre-binding format names no installation
     assert uid == uid.lower() and len(uid) <= 150
+
+
+def test_the_paper_flag_wins_over_the_default_mock_mode(kairos: Kairos) -> None:
+    doc = json.loads(kairos("--show-config", "--paper", "--json").out)
+    assert doc["data_dir"] == str(kairos.home / "data" / "paper")
+    assert json.loads(kairos("--show-config", "--json").out)["data_dir"] == str(kairos.home / "data" / "mock")
