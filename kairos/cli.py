@@ -278,7 +278,7 @@ def make_context(action: str, args: argparse.Namespace, env: Env):  # -> Context
     # --system-status reports an unusable log or data directory as ❌ and goes on with the other checks
     setup_logging(ctx.paths.log_dir, settings.logging.level, env.stderr, REDACTOR,
                   settings.logging.max_bytes, settings.logging.backups, strict=action != "system_status",
-                  verbose=bool(getattr(args, "verbose", False)))
+                  verbose=bool(getattr(args, "verbose", False)), lang=ctx.lang)
     if action in WRITES_DATA:
         check_data_dir(ctx.paths.data_dir)
     from kairos.permissions import enforce

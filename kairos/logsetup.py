@@ -13,6 +13,22 @@ FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s [pid %(process)d] %(message)s"
 CRON_LOG = "cron.log"  # where the printed crontab sends each job's output; rotated here like the main log
 
 
+LEVEL_WORDS = {"WARNING": ("경고", "warning"), "ERROR": ("오류", "error"), "CRITICAL": ("심각", "critical"),
+               "INFO": ("정보", "info"), "DEBUG": ("디버그", "debug")}
+
+
+class ConsoleFormatter(logging.Formatter):
+    """The console's short form: the level as a word in the reader's language, then the (English) log message."""
+
+    def __init__(self, lang: str) -> None:
+        super().__init__("%(message)s")
+        self.pick = 1 if lang == "en" else 0
+
+    def format(self, record: logging.LogRecord) -> str:
+        word = LEVEL_WORDS.get(record.levelname, (record.levelname, record.levelname))[self.pick]
+        return f"{word}: {super().format(record)}"
+
+
 class IsoFormatter(logging.Formatter):
     """ISO 8601 timestamps with the UTC offset (2026-12-01T09:00:00.123+09:00): a log a person can audit."""
 
@@ -28,7 +44,7 @@ logging.getLogger("kairos").addHandler(logging.NullHandler())  # no "last resort
 
 def setup_logging(log_dir: Path | None, level: str, stderr: TextIO, redactor: Redactor,
                   max_bytes: int = 5_000_000, backups: int = 5, console_level: int = logging.WARNING,
-                  strict: bool = False, verbose: bool = False) -> Path | None:
+                  strict: bool = False, verbose: bool = False, lang: str = "en") -> Path | None:
     """(Re)configure the `kairos` logger; returns the log file path, or None when it cannot be written
     (`strict`: a ConfigError naming the directory and its setting instead)."""
     root = logging.getLogger("kairos")
@@ -43,7 +59,7 @@ def setup_logging(log_dir: Path | None, level: str, stderr: TextIO, redactor: Re
         console.setFormatter(IsoFormatter(FILE_FORMAT))
     else:
         console.setLevel(console_level)
-        console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        console.setFormatter(ConsoleFormatter(lang))
         console.addFilter(lambda record: not getattr(record, "file_only", False))
     _own(root, console, redactor)
     if log_dir is None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from io import StringIO
 from pathlib import Path
 from typing import Callable
 
@@ -330,3 +331,16 @@ def test_help_is_in_the_chosen_language(make_env, argv, expected, absent) -> Non
     assert main(argv, env=env) == 0
     text = env.stdout.getvalue()
     assert expected in text and absent not in text
+
+
+@pytest.mark.parametrize("lang, word", [("ko", "경고: "), ("en", "warning: ")])
+def test_console_warnings_carry_a_level_word_in_the_readers_language(tmp_path: Path, lang: str, word: str) -> None:
+    import logging
+
+    from kairos.logsetup import setup_logging
+    from kairos.redact import Redactor
+
+    stream = StringIO()
+    setup_logging(None, "INFO", stream, Redactor(), lang=lang)
+    logging.getLogger("kairos.test").warning("ledger slow")
+    assert stream.getvalue() == f"{word}ledger slow\n"

@@ -329,7 +329,7 @@ def run_case(matrix: Matrix, case: Case, root: Path) -> list[str]:
 
 
 def error_lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.strip() and not line.startswith("WARNING: ")]
+    return [line for line in text.splitlines() if line.strip() and not line.startswith(("WARNING: ", "warning: ", "경고: "))]
 
 
 def check_outcome(case: Case | None, run: Run, world: World) -> list[str]:
