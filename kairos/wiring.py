@@ -84,7 +84,7 @@ def paper_session(ctx: "Context") -> tuple[requests.Session, str, Credentials]:
                            read_retries=s.exchange.read_retries, backoff=float(s.exchange.backoff_seconds),
                            sleep=ctx.clock.sleep)
     token, secret = PAPER_CREDENTIALS
-    config = SimConfig(access_token=token, secret_key=secret, initial_krw=s.paper.initial_krw,
+    config = SimConfig(access_token=token, secret_key=secret, initial_krw=s.paper.initial_krw, impact=False,
                        maker_fee=s.paper.fee_rate, taker_fee=s.paper.fee_rate, match_levels=BOOK_SIZE,
                        private_rate_per_sec=None, order_rate_per_sec=None, public_rate_per_min=None)
     path = ctx.paths.data_dir / s.paper.exchange_file

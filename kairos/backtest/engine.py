@@ -241,7 +241,7 @@ class Backtest:
         for intent, leg in zip(plan.intents, self._legs(plan, rules, day, regime)):  # sells come first
             fitted = affordable(intent, book.krw)
             if fitted is not None:
-                trades.append(self._fill(book, day, fitted, int(leg["slices"]), reason))
+                trades.append(self._fill(book, day, fitted, int(leg["slices"]), reason, int(leg["interval_minutes"])))
         return trades
 
     def _legs(self, plan: RebalancePlan, rules: Mapping[str, MarketRules], day: int,
@@ -253,9 +253,9 @@ class Backtest:
                                  regime=regime.value if regime else "none", kind="backtest", arrival={})
         return built["legs"]
 
-    def _fill(self, book: Book, day: int, intent: OrderIntent, slices: int, reason: str) -> Trade:
+    def _fill(self, book: Book, day: int, intent: OrderIntent, slices: int, reason: str, interval: int) -> Trade:
         cost = leg_cost(self.costs, intent.est_krw, slices, self.market.sigma(intent.target, day),
-                        self.market.adv(intent.target, day))
+                        self.market.adv(intent.target, day), interval_minutes=interval)
         return book.fill(day, intent, cost, reason)
 
     # ---- curves ------------------------------------------------------------------------------------

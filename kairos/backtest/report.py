@@ -22,8 +22,10 @@ M = {
     "source": ("  데이터: {source}", "  Data: {source}"),
     "period": ("  기간: {start} ~ {end} ({years:.2f}년, {days:,}일)", "  Period: {start} to {end} ({years:.2f} years, {days:,} days)"),
     "capital": ("  초기 자본: {capital} KRW · 유니버스: {weights}", "  Capital: {capital} KRW · universe: {weights}"),
-    "costs": ("  비용 모델: 수수료 {fee} + 스프레드 절반 {spread} + 충격 {y}·σ·√(Q/V), TWAP 조각마다",
-              "  Cost model: fee {fee} + half-spread {spread} + impact {y}·σ·√(Q/V), charged per TWAP slice"),
+    "costs": ("  비용 모델: 수수료 {fee} + 스프레드 절반 {spread} + 충격 {y}·σ·√(Q/V) (TWAP 조각마다)\n"
+              "    + 앞 조각이 남긴 가격 이동 {p}·σ·√(M/V), 호가 회복 반감기 {h}분",
+              "  Cost model: fee {fee} + half-spread {spread} + impact {y}·σ·√(Q/V) per TWAP slice\n"
+              "    + the shift earlier slices left, {p}·σ·√(M/V); the book refills with a {h}-min half-life"),
     "unlisted": ("  상장 전 코인의 비중은 KRW로 유지, 거래 가능해진 뒤 다음 리밸런싱에서 매수:\n    {items}",
                  "  Unlisted weight stays in KRW; the next rebalance after a coin becomes tradable buys it:\n    {items}"),
     "tradable": ("{coin} {day}부터", "{coin} from {day}"),
@@ -95,7 +97,7 @@ def _header(out: Output, study: Study) -> None:
     out.say(out.t(M["period"], start=iso(study.start_day), end=iso(study.end_day), years=days / 365, days=days))
     out.say(out.t(M["capital"], capital=f"{study.capital:,.0f}", weights=weights))
     out.say(out.t(M["costs"], fee=f"{float(c.fee) * 100:.2f}%", spread=f"{float(c.half_spread) * 100:.2f}%",
-                  y=plain(c.impact_y)))
+                  y=plain(c.impact_y), p=plain(c.permanent_y), h=plain(c.resilience_minutes)))
     late = [(coin, day) for coin, day in _tradable_days(study).items() if day is not None and day > study.start_day]
     if late:
         items = ", ".join(out.t(M["tradable"], coin=coin, day=iso(day)) for coin, day in late)
@@ -192,7 +194,10 @@ def document(study: Study, chart: str | None = None) -> dict[str, Any]:
         "days": study.end_day - study.start_day + 1, "capital": study.capital,
         "universe": dict(study.settings.strategy.portfolio.weights),
         "cost_model": {"fee": c.fee, "half_spread": c.half_spread, "impact_y": c.impact_y,
-                       "formula": "per slice: fee + half_spread + Y*sigma*sqrt(Q/V)"},
+                       "permanent_y": c.permanent_y, "resilience_minutes": c.resilience_minutes,
+                       "permanent_half_life_hours": c.permanent_half_life_hours,
+                       "formula": "per slice: fee + half_spread + Y*sigma*((d+Q)^1.5-d^1.5)/(Q*sqrt(V)) "
+                                  "+ P*sigma*sqrt(M/V); d = book not yet refilled, M = earlier slices' KRW"},
         "unlisted_rule": "weight stays in KRW until the coin is tradable; the next rebalance buys it",
         "first_tradable": {coin: (iso(day) if day is not None else None) for coin, day in _tradable_days(study).items()},
         "metrics": {k: study.metrics[k].as_dict() for k in ORDER},

@@ -24,10 +24,12 @@ from typing import Any, Callable, Mapping
 from urllib.parse import parse_qsl
 
 from kairos.clock import Clock, OffsetClock, to_ms
+from kairos.core.costs import CostModel
 from kairos.sim import accounts
 from kairos.sim.accounts import balances_view, fill_view, order_view, transfer_view
 from kairos.sim.admin import AdminApi
 from kairos.sim.auth import ApiError, Authenticator, RateLimiter
+from kairos.sim.impact import ImpactedMarket
 from kairos.sim.faults import EXCHANGE_KINDS, FaultBook, SimRequest, SimResponse, TransportFault, json_response
 from kairos.sim.matching import MatchingEngine
 from kairos.sim.orders import Markets, OrderChecks, order_key
@@ -65,6 +67,9 @@ class SimConfig:
     future_tolerance_ms: int = 60_000  # to_ts may run ahead of the exchange clock by this much
     echo_user_order_id: bool = True  # order/detail and active_orders rows carry user_order_id (undocumented)
     secret_key_case: str = "as_issued"  # "upper": verify HMACs keyed by the upper-cased secret (as ccxt signs)
+    # our own trades move the book (kairos.sim.impact) with the backtest's cost parameters; paper mode turns it off
+    impact: bool = True
+    costs: CostModel = field(default_factory=CostModel)
 
     def __post_init__(self) -> None:
         if self.post_only_cross not in ("cancel", "error"):
@@ -95,7 +100,10 @@ class SimExchange:
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.model, self.store, self.clock = model, store, clock
         self.config = config or SimConfig()
-        self.markets = Markets(model, self.config)
+        # the market the account trades in: the model after our own trades (when the model can say how deep it is)
+        self.market = ImpactedMarket(model, store.read_meta, self.config.costs) \
+            if self.config.impact and hasattr(model, "liquidity") else model
+        self.markets = Markets(self.market, self.config)
         self.engine = MatchingEngine(self.markets, OrderChecks(self.markets, self.config), self.config)
         self.public = PublicApi(self.markets, self.config.candle_max_size)
         secret = self.config.secret_key.upper() if self.config.secret_key_case == "upper" else self.config.secret_key

@@ -23,12 +23,15 @@ below 100 KRW), quote volume to 4 decimals. Small Decimals may print in exponent
 from __future__ import annotations
 
 import functools
+import math
+import statistics
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Sequence
 
 
 from kairos.coinone.models import KRW_TICKS
+from kairos.core.costs import DEFAULT_IMPACT_Y
 from kairos.money import ZERO, round_down
 from kairos.sim.market_coins import DEFAULT_COINS, CoinSpec
 from kairos.sim.market_path import (
@@ -50,6 +53,9 @@ _TAG_BOOK = 4
 _PRICE_ONE = Decimal(1)
 _FINEST = Decimal("0.0001")
 _QTY_PLACES = Decimal("0.00000001")
+GAP_GROWTH = 1.1  # each level's gap to the next is 10 % wider than the last (half the spread at the touch)
+_GROWTH = [Decimal(repr(round(GAP_GROWTH ** j, 6))) for j in range(256)]
+LIQUIDITY_DAYS = 20  # the backtest's VOL_WINDOW: σ and V of the book from the same 20 days
 
 
 def candle_start(interval: str, t_ms: int) -> int:
@@ -236,35 +242,70 @@ class MarketModel:
 
     def book(self, symbol: str, now_ms: int,
              levels: int = 15) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
-        """(bids descending, asks ascending) around the current price; fixed within a minute."""
+        """(bids descending, asks ascending) around the current price; fixed within a minute.
+
+        The depth follows the square-root law of `kairos.core.costs`: within a distance δ of the touch each
+        side holds V·(2δ/(3·Y·σ))² KRW (σ, V: the coin's last 20 completed days, as the backtest measures
+        them), so walking q KRW costs Y·σ·√(q/V) on average — the backtest's own cost. Level gaps start at
+        half the spread and widen by GAP_GROWTH per level (a 50-level book reaches ~10 %); sizes carry
+        ±25 % noise."""
         if levels < 1:
             raise ValueError(f"levels must be positive, got {levels}")
         key, coin = self._check(symbol, now_ms)
         spec = self._specs[key]
         last = self.price(key, now_ms)
-        # One uniform draw for the touch, then four per level (ask gap, bid gap, ask size, bid size):
-        # a 5-level book is the first five levels of the 15-level one.
-        draws = rng_for(self.seed, _TAG_BOOK, symbol_key(key), now_ms // MINUTE_MS).random(1 + 4 * levels)
-        per_level = draws[1:].reshape(levels, 4)
+        sigma, adv = self.liquidity(key, now_ms)
+        # One uniform draw for the touch, then four per level (ask gap, bid gap, ask size, bid size), for one
+        # level more than asked (its price bounds the last level's share): a 5-level book is the first five
+        # levels of the 15-level one.
+        n = levels + 1
+        draws = rng_for(self.seed, _TAG_BOOK, symbol_key(key), now_ms // MINUTE_MS).random(1 + 4 * n)
+        per_level = draws[1:].reshape(n, 4)
         spread = max(KRW_TICKS.tick_for(last), last * spec.spread_bps / 10000)
         ask = max(KRW_TICKS.round_up(last + spread * _fraction(draws[0])), last)
         bid = min(KRW_TICKS.round_down(ask - spread), _tick_below(last))
         gap = spread / 2
         asks, bids = [ask], [bid]
-        for j in range(1, levels):
-            asks.append(max(KRW_TICKS.round_up(asks[-1] + gap * _fraction(0.5 + per_level[j, 0])),
+        for j in range(1, n):
+            step = gap * _GROWTH[j]
+            asks.append(max(KRW_TICKS.round_up(asks[-1] + step * _fraction(0.5 + per_level[j, 0])),
                             asks[-1] + KRW_TICKS.tick_for(asks[-1])))
             below = _tick_below(bids[-1])
             if below > 0:
-                bids.append(min(KRW_TICKS.round_down(bids[-1] - gap * _fraction(0.5 + per_level[j, 1])), below))
-        return ([(p, self._qty(spec, p, j, 0.5 + per_level[j, 3])) for j, p in enumerate(bids) if p > 0],
-                [(p, self._qty(spec, p, j, 0.5 + per_level[j, 2])) for j, p in enumerate(asks)])
+                bids.append(min(KRW_TICKS.round_down(bids[-1] - step * _fraction(0.5 + per_level[j, 1])), below))
+        mid = (ask + bid) / 2
+        scale = adv * (2 / (3 * DEFAULT_IMPACT_Y * sigma)) ** 2  # D(δ) = scale · δ²
+        unit = max(spec.qty_unit, _QTY_PLACES)
 
-    @staticmethod
-    def _qty(spec: CoinSpec, price: Decimal, level: int, noise: float) -> Decimal:
-        krw = spec.depth_krw * (1 + Decimal(level) * Decimal("0.12")) * _fraction(noise)
-        qty = round_down(krw / price, max(spec.qty_unit, _QTY_PLACES))
-        return qty if qty > 0 else max(spec.qty_unit, _QTY_PLACES)
+        def side(prices: list[Decimal], sign: int, column: int) -> list[tuple[Decimal, Decimal]]:
+            distance = [(p - prices[0]) * sign / mid for p in prices]
+            out, low = [], ZERO
+            for j in range(min(levels, len(prices))):
+                high = (distance[j] + distance[j + 1]) / 2 if j + 1 < len(prices) else distance[j] + (distance[j] - low)
+                krw = scale * (high * high - low * low) * _fraction(0.75 + 0.5 * per_level[j, column])
+                qty = round_down(krw / prices[j], unit)
+                out.append((prices[j], qty if qty > 0 else unit))
+                low = high
+            return out
+        return ([lv for lv in side(bids, -1, 3) if lv[0] > 0], side(asks, 1, 2))
+
+    def liquidity(self, symbol: str, now_ms: int) -> tuple[Decimal, Decimal]:
+        """(σ, V): std of the last 20 completed daily log returns and their mean KRW turnover (the backtest's rule)."""
+        key = self._symbol(symbol)
+        return self._liquidity(key, now_ms // DAY_MS)
+
+    @functools.lru_cache(maxsize=256)
+    def _liquidity(self, key: str, day: int) -> tuple[Decimal, Decimal]:
+        rows, _ = self.candles(key, "1d", day * DAY_MS, end_ms=day * DAY_MS - 1, size=LIQUIDITY_DAYS + 1)
+        rows.reverse()  # oldest first
+        closes = [float(r["close"]) for r in rows if r["close"] > 0]
+        returns = [math.log(b / a) for a, b in zip(closes, closes[1:])]
+        spec = self._specs[key]
+        floor = spec.annual_vol / math.sqrt(365) / 4  # a flat or new market still has a finite book
+        sigma = max(statistics.stdev(returns) if len(returns) >= 2 else 0.0, floor)
+        turnover = [float(r["quote_volume"]) for r in rows[-LIQUIDITY_DAYS:]]
+        adv = max(statistics.fmean(turnover) if turnover else 0.0, float(spec.turnover_krw) / 100)
+        return _fraction_exact(sigma), Decimal(round(adv))
 
     def daily_atr_hint(self, symbol: str, now_ms: int, days: int = 14) -> Decimal:
         """Simple-average true range of the last `days` completed daily candles, as a ratio of the last close."""
@@ -274,6 +315,11 @@ class MarketModel:
         if not ranges:
             return ZERO
         return (sum(ranges) / len(ranges) / rows[-1]["close"]).quantize(Decimal("0.000001"))
+
+
+def _fraction_exact(value: float) -> Decimal:
+    """A float as a Decimal with 9 significant places (σ of the book)."""
+    return Decimal(f"{value:.9g}")
 
 
 def _fraction(value: float) -> Decimal:

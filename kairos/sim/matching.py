@@ -153,7 +153,9 @@ class MatchingEngine:
         else:
             self._take(tx, order, now_ms)
 
-    def _book(self, coin: str, now_ms: int) -> tuple[list[Level], list[Level]]:
+    def _book(self, coin: str, now_ms: int, tx: Tx) -> tuple[list[Level], list[Level]]:
+        if hasattr(self.model, "record"):  # the impacted market: read our own trades inside this transaction
+            return self.model.book(coin, now_ms, levels=self.config.match_levels, read=tx.meta)
         return self.model.book(coin, now_ms, levels=self.config.match_levels)
 
     def _crosses_now(self, intent: OrderIntent, now_ms: int) -> bool:
@@ -163,7 +165,7 @@ class MatchingEngine:
         return bid is not None and intent.price <= bid
 
     def _execute_market(self, tx: Tx, order: Order, intent: OrderIntent, now_ms: int) -> None:
-        bids, asks = self._book(intent.target, now_ms)
+        bids, asks = self._book(intent.target, now_ms, tx)
         unit = self.markets.qty_unit(intent.target)
         if intent.is_buy:
             fills, status = walk_buy_amount(asks, intent.amount, unit, intent.limit_price)
@@ -180,7 +182,7 @@ class MatchingEngine:
 
     def _take(self, tx: Tx, order: Order, now_ms: int) -> None:
         """Fill the part of an open LIMIT-like order that crosses the book now, as taker."""
-        bids, asks = self._book(order.target, now_ms)
+        bids, asks = self._book(order.target, now_ms, tx)
         unit = self.markets.qty_unit(order.target)
         is_buy = order.side == "BUY"
         for price, qty in walk_limit(asks if is_buy else bids, order.remain_qty, unit, order.price, is_buy):
@@ -207,6 +209,8 @@ class MatchingEngine:
         order.traded_amount += notional
         order.fee += fee
         order.updated_at = now_ms
+        if not is_maker and hasattr(self.model, "record"):
+            self.model.record(tx, order.target, order.side, notional, now_ms)
         tx.add_fill(Fill(trade_id=str(uuid.uuid4()), order_id=order.order_id, target=order.target,
                          order_type=order.type, is_ask=order.side == "SELL", is_maker=is_maker, price=price,
                          qty=qty, fee=fee, fee_rate=rate, timestamp=now_ms))

@@ -25,10 +25,38 @@ D = Decimal
     ("24000000", 24, "0.05", "100000000", "48000", "12000", "120000"),
 ])
 def test_leg_cost_by_hand(notional: str, slices: int, sigma: str, adv: str, fee: str, spread: str, impact: str) -> None:
-    cost = leg_cost(CostModel(), D(notional), slices, D(sigma), D(adv))
+    cost = leg_cost(SEED, D(notional), slices, D(sigma), D(adv))
     assert (cost.fee_krw, cost.spread_krw, cost.impact_krw) == (D(fee), D(spread), D(impact))
     assert cost.total == D(fee) + D(spread) + D(impact)
     assert cost.slice_krw == D(notional) / slices
+
+
+SEED = CostModel(permanent_y=D(0), resilience_minutes=D(0))  # the seed's formula: no permanent part, instant refill
+
+
+def test_a_one_shot_order_pays_no_permanent_impact_of_its_own() -> None:
+    one = leg_cost(CostModel(), D(10_000_000), 1, D("0.04"), D(1_000_000_000))
+    assert one.permanent_krw == 0 and one.impact_krw == D(40_000)  # √(0.01) × 0.04 = 0.4 %
+
+
+def test_later_slices_pay_the_shift_left_by_the_earlier_ones() -> None:
+    # 4 slices of 2,500,000 into 1e9/day, σ 4 %, P 0.5, no fade (no interval): the shift before slice k is
+    # 0.5 × 0.04 × √(k × 2.5e6 / 1e9) = 0.02 × 0.05 × √k = 0.001 × √k → paid on 2,500,000 each:
+    # 2,500 × (0 + 1 + √2 + √3) = 2,500 × 4.146264… = 10,365.66 KRW
+    cost = leg_cost(CostModel(resilience_minutes=D(0)), D(10_000_000), 4, D("0.04"), D(1_000_000_000))
+    assert float(cost.permanent_krw) == pytest.approx(2500 * (1 + 2 ** 0.5 + 3 ** 0.5), rel=1e-12)
+    assert float(cost.impact_krw) == pytest.approx(20_000 + 2500 * (1 + 2 ** 0.5 + 3 ** 0.5), rel=1e-12)
+
+
+def test_a_book_that_has_not_refilled_costs_more() -> None:
+    # 2 slices of 5,000,000, 10 minutes apart, half-life 10 minutes: the second slice meets 2,500,000 missing.
+    # transient = 0.04/√1e9 × [5e6^1.5 + ((7.5e6)^1.5 − (2.5e6)^1.5)]
+    model = CostModel(permanent_y=D(0), resilience_minutes=D(10))
+    cost = leg_cost(model, D(10_000_000), 2, D("0.04"), D(1_000_000_000), interval_minutes=10)
+    by_hand = 0.04 / 1e9 ** 0.5 * (5e6 ** 1.5 + (7.5e6 ** 1.5 - 2.5e6 ** 1.5))
+    assert float(cost.impact_krw) == pytest.approx(by_hand, rel=1e-12)
+    fresh = leg_cost(model, D(10_000_000), 2, D("0.04"), D(1_000_000_000), interval_minutes=600)
+    assert cost.impact_krw > fresh.impact_krw  # ten hours apart: the book is back (2^-60 left)
 
 
 def test_configurable_parameters_change_the_cost() -> None:

@@ -41,7 +41,7 @@ def monday(week: int) -> int:
 def make(on_flip: bool = True) -> Backtest:
     history = History("test", {"BTC": weekly_steps(W0, PRICES, V)})
     return Backtest(history, settings_for({"BTC": "1"}, ma_weeks=10, on_flip=on_flip), capital=CAPITAL,
-                    costs=CostModel())
+                    costs=CostModel(permanent_y=D(0), resilience_minutes=D(0)))  # the seed formula, by hand
 
 
 def sigma(log_returns: list[float]) -> Decimal:

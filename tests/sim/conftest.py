@@ -83,7 +83,8 @@ def model() -> MarketModel:
 
 @pytest.fixture
 def config() -> SimConfig:
-    return SimConfig()
+    # the exchange's rules against the model's own book; the book's memory of our trades is tests/sim/test_impact.py
+    return SimConfig(impact=False)
 
 
 @pytest.fixture

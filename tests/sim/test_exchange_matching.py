@@ -66,7 +66,7 @@ def test_market_buy_with_limit_price_stops_and_refunds(client: Signer, model: Ma
 
 def test_market_buy_walks_the_book(client: Signer, model: MarketModel) -> None:
     asks = model.book("ETC", NOW_MS, levels=3)[1]
-    amount = asks[0][0] * asks[0][1] + Decimal("1000000")
+    amount = asks[0][0] * asks[0][1] + asks[1][0] * asks[1][1] / 2  # all of the touch, half of the next level
     order = detail(client, "ETC", order_id=place(client, "ETC", side="BUY", type="MARKET", amount=str(amount)))
     rows = fills(client, "ETC")
     assert [Decimal(r["price"]) for r in reversed(rows)] == [asks[0][0], asks[1][0]]
@@ -101,7 +101,7 @@ def test_market_buy_with_an_exhausted_book_is_canceled_no_order(model: MarketMod
 
 
 def test_market_sell_and_floor(client: Signer, model: MarketModel) -> None:
-    place(client, "XRP", side="BUY", type="MARKET", amount="1000000")
+    place(client, "XRP", side="BUY", type="MARKET", amount="50000")  # small enough to sell at the touch bid
     held = balances(client)["XRP"][0]
     (bid, _), = model.book("XRP", NOW_MS, levels=1)[0]
     refused = detail(client, "XRP", order_id=place(client, "XRP", side="SELL", type="MARKET", qty=str(held),
@@ -202,10 +202,10 @@ def test_resting_limit_fills_lazily_when_the_market_trades_through(client: Signe
 
 
 def test_average_price_is_the_weighted_buy_average(client: Signer, clock: FixedClock, model: MarketModel) -> None:
-    place(client, "XRP", side="BUY", type="MARKET", amount="300000")
+    place(client, "XRP", side="BUY", type="MARKET", amount="50000")
     first_qty, _, first_avg = balances(client)["XRP"]
     clock.advance(days=3)
-    place(client, "XRP", side="BUY", type="MARKET", amount="300000")
+    place(client, "XRP", side="BUY", type="MARKET", amount="50000")  # within the touch both times
     qty, _, avg = balances(client)["XRP"]
     second_avg = model.book("XRP", to_ms(clock.now()), levels=1)[1][0][0]
     expected = (first_qty * first_avg + (qty - first_qty) * second_avg) / qty
@@ -247,7 +247,7 @@ def test_cancel_all_in_one_market(client: Signer, model: MarketModel) -> None:
 
 def test_completed_orders_rows_paging_and_window_rules(client: Signer, clock: FixedClock) -> None:
     for _ in range(3):
-        place(client, "XRP", side="BUY", type="MARKET", amount="100000")
+        place(client, "XRP", side="BUY", type="MARKET", amount="20000")  # within the touch: one fill each
         clock.advance(minutes=1)
     now = to_ms(clock.now())
     rows = fills(client, to_ts=now)

@@ -245,8 +245,8 @@ def test_ticker_matches_the_last_1440_one_minute_candles(model: MarketModel, sym
 
 
 @pytest.mark.parametrize("symbol, low, high", [
-    ("BTC", Decimal("5e9"), Decimal("2e11")), ("XRP", Decimal("2e9"), Decimal("2e11")),
-    ("SHIB", Decimal("5e7"), Decimal("1e10")),
+    ("BTC", Decimal("7e8"), Decimal("3e10")), ("XRP", Decimal("3e8"), Decimal("3e10")),
+    ("SHIB", Decimal("7e6"), Decimal("1.4e9")),  # Coinone-like: the seed's figures × 0.14 (market_coins)
 ])
 def test_daily_turnover_is_plausible(model: MarketModel, symbol: str, low: Decimal, high: Decimal) -> None:
     assert low < model.ticker(symbol, NOW)["quote_volume"] < high
@@ -267,10 +267,36 @@ def test_book_brackets_the_last_price_on_the_grid(model: MarketModel, symbol: st
     assert KRW_TICKS.tick_for(last) <= spread <= max(3 * last * spec.spread_bps / 10000, 2 * KRW_TICKS.tick_for(last))
     for price, qty in bids + asks:
         assert KRW_TICKS.is_on_grid(price) and qty > 0 and qty % spec.qty_unit == 0
-        assert spec.depth_krw / 4 < price * qty < spec.depth_krw * 6
     near = sum(p * q for p, q in bids[:5] + asks[:5])
     far = sum(p * q for p, q in bids[-5:] + asks[-5:])
     assert far > near
+
+
+@pytest.mark.parametrize("symbol", ["BTC", "ETH", "XRP", "SOL"])
+@pytest.mark.parametrize("share", ["0.0005", "0.005", "0.05"])  # of a day's turnover
+def test_walking_the_book_costs_what_the_backtests_square_root_law_charges(model: MarketModel, symbol: str,
+                                                                            share: str) -> None:
+    """The simulator and the backtest agree: walking q KRW costs Y·σ·√(q/V) beyond the touch on average
+    (σ, V as the book measures them), within the book's ±25 % size noise and its tick grid."""
+    from kairos.core.costs import CostModel, impact_rate
+
+    sigma, adv = model.liquidity(symbol, NOW)
+    q = adv * Decimal(share)
+    ratios = []
+    for minute in range(0, 60 * 24 * 5, 97):  # many books: the noise averages out
+        now = NOW + minute * MIN
+        asks = model.book(symbol, now, levels=50)[1]
+        left, qty = q, Decimal(0)
+        for price, size in asks:
+            take = min(size, left / price)
+            qty, left = qty + take, left - take * price
+            if left <= 0:
+                break
+        assert left <= 0, "the 50-level book holds the order"
+        walked = (q / qty) / asks[0][0] - 1
+        ratios.append(float(walked / impact_rate(CostModel(), q, sigma, adv)))
+    mean = sum(ratios) / len(ratios)
+    assert 0.85 < mean < 1.15, mean
 
 
 def test_book_is_fixed_within_a_minute_and_moves_after(model: MarketModel) -> None:
