@@ -53,8 +53,9 @@ _TAG_BOOK = 4
 _PRICE_ONE = Decimal(1)
 _FINEST = Decimal("0.0001")
 _QTY_PLACES = Decimal("0.00000001")
-GAP_GROWTH = 1.1  # each level's gap to the next is 10 % wider than the last (half the spread at the touch)
-_GROWTH = [Decimal(repr(round(GAP_GROWTH ** j, 6))) for j in range(256)]
+GAP_GROWTH = 1.1  # each level's gap to the next is 10 % wider than the last (half the spread at the touch) ...
+GAP_GROWTH_LEVELS = 40  # ... up to level 40 (45 × the first gap); then constant: a 50-level BTC book reaches ~9 %
+_GROWTH = [Decimal(repr(round(GAP_GROWTH ** min(j, GAP_GROWTH_LEVELS), 6))) for j in range(1024)]
 LIQUIDITY_DAYS = 20  # the backtest's VOL_WINDOW: σ and V of the book from the same 20 days
 
 
@@ -271,8 +272,9 @@ class MarketModel:
             asks.append(max(KRW_TICKS.round_up(asks[-1] + step * _fraction(0.5 + per_level[j, 0])),
                             asks[-1] + KRW_TICKS.tick_for(asks[-1])))
             below = _tick_below(bids[-1])
-            if below > 0:
-                bids.append(min(KRW_TICKS.round_down(bids[-1] - step * _fraction(0.5 + per_level[j, 1])), below))
+            lower = bids[-1] - step * _fraction(0.5 + per_level[j, 1])
+            if below > 0 and lower > 0:
+                bids.append(min(KRW_TICKS.round_down(lower), below))
         mid = (ask + bid) / 2
         scale = adv * (2 / (3 * DEFAULT_IMPACT_Y * sigma)) ** 2  # D(δ) = scale · δ²
         unit = max(spec.qty_unit, _QTY_PLACES)
