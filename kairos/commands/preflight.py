@@ -147,8 +147,11 @@ def _raw_key_values(ctx: Context) -> list[str]:
 def auth_checks(ctx: Context) -> list[Check]:
     """IP, signature (with the other secret-key case tried once), balances."""
     t = ctx.out.t
-    if ctx.paper:
-        return [balance_line(ctx, ctx.client.balances())] if _readable(ctx) else []
+    if ctx.paper:  # the local pretend account: readable, or the data directory has a problem
+        try:
+            return [balance_line(ctx, ctx.client.balances())]
+        except KairosError as exc:
+            return [Check("balances", FAIL, t(M["auth_error"], err=exc))]
     if ctx.live and not ctx.settings.exchange.has_keys:
         return [Check("auth", FAIL, t(M["auth_skip"]))]
     case = ctx.settings.exchange.secret_key_case
@@ -163,14 +166,6 @@ def auth_checks(ctx: Context) -> list[Check]:
     except KairosError as exc:
         return [Check("ip", WARN, t(M["ip_unknown"])), Check("auth", FAIL, t(M["auth_error"], err=exc))]
     return [Check("ip", OK, t(M["ip_ok"])), Check("signature", OK, t(M["sig_ok"], case=case)), balance_line(ctx, balances)]
-
-
-def _readable(ctx: Context) -> bool:
-    try:
-        ctx.client.balances()
-        return True
-    except KairosError:
-        return False
 
 
 def other_case(ctx: Context, case: str) -> Check:
