@@ -288,7 +288,7 @@ def _plan_problem(plan: Any) -> str | None:
         if not isinstance(leg, dict):
             return f".legs[{j}] is not a JSON object"
         problem = _fields(leg, texts=("target", "side", "unit", "status"), times=("end_at",), numbers=_LEG_NUMBERS,
-                          ints=_LEG_INTS) or _leg_extra(leg)
+                          ints=_LEG_INTS) or _leg_extra(leg) or _leg_coin(leg, plan)
         if problem or not isinstance(leg.get("orders"), list) or not isinstance(leg.get("ticks"), list) \
                 or not all(isinstance(t, list) and len(t) == 3 for t in leg["ticks"]):
             return f".legs[{j}]{problem or '.orders / .ticks: missing or of the wrong type'}"
@@ -321,6 +321,14 @@ def _leg_extra(leg: dict[str, Any]) -> str | None:
                 to_decimal(value, what="tick")
             except (TypeError, ValueError):
                 return f".ticks[{k}][{n}]: expected a number, got {json.dumps(value, default=str)}"
+    return None
+
+
+def _leg_coin(leg: dict[str, Any], plan: dict[str, Any]) -> str | None:
+    """A leg trades one of its plan's coins (the arrival mids are taken for every coin the plan was made for)."""
+    coins = plan.get("arrival") or {}
+    if coins and leg["target"] not in coins:
+        return f".target is {leg['target']!r}, not one of the plan's coins ({', '.join(sorted(coins))})"
     return None
 
 
