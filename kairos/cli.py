@@ -37,7 +37,7 @@ COMMANDS = {
     "performance_report": "kairos.commands.report:run",
     "system_status": "kairos.commands.status:run",
     "preflight": "kairos.commands.preflight:run",
-    "test_alerts": "kairos.commands.alerts_test:run",
+    "test_alerts": "kairos.commands.alert_check:run",
     "print_crontab": "kairos.commands.crontab:run",
     "backtest": "kairos.commands.backtest:run",
     "init_master_key": "kairos.commands.secrets:init_master_key",

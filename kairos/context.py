@@ -171,7 +171,7 @@ class Context:
 
     @cached_property
     def alerts(self) -> Any:
-        from kairos.notify.alerts import build_alerts
+        from kairos.notify.channels import build_alerts
         return build_alerts(self)
 
     @property

@@ -46,11 +46,6 @@ def quarter_id(now: datetime) -> str:
     return f"{local.year}q{(local.month - 1) // 3 + 1}"
 
 
-def stamp(now: datetime) -> str:
-    """A compact lowercase UTC stamp for ids: '20261126t0900'."""
-    return now.strftime("%Y%m%dt%H%M").lower()
-
-
 class UntrustedPrice(DataError):
     """A coin's quote disagrees with its own book: nothing is decided from it (exit 1)."""
 

@@ -1,6 +1,6 @@
 """The extra --system-status checks: is the schedule alive, are the files healthy, is anything about to expire.
 
-Each check returns one `kairos.commands.status.Check` (ok / warn / fail) with a one-line text in the
+Each check returns one `Check` (defined here) (ok / warn / fail) with a one-line text in the
 run's language. None of them calls the exchange; the state file is read once, without the lock.
 """
 from __future__ import annotations
@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import stat
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -16,11 +17,23 @@ from typing import Any, Callable
 from kairos import plans as P
 from kairos.clock import KST
 from kairos.commands.plan_view import regime_name
-from kairos.commands.status import FAIL, OK, WARN, Check
 from kairos.context import Context
 from kairos.errors import StateError
 from kairos.permissions import loose_files
 from kairos.secrets import master_key_file
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+ICON = {OK: "✅", WARN: "⚠️", FAIL: "❌"}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of --system-status / --preflight: a key, ok / warn / fail, and the text in the run's language."""
+
+    key: str
+    status: str
+    text: str
+
 
 LOCK_STALE = timedelta(hours=1)
 LEDGER_WARN_BYTES = 1 << 30  # 1 GiB: worth a look (VACUUM, archiving)

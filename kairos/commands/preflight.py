@@ -20,7 +20,7 @@ import json
 import logging
 from dataclasses import asdict
 
-from kairos.commands.status import FAIL, ICON, OK, WARN, Check
+from kairos.commands.health import FAIL, ICON, OK, WARN, Check
 from kairos.context import Context
 from kairos.errors import AuthError, KairosError
 from kairos.money import fmt_krw, fmt_pct, fmt_qty

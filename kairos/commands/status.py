@@ -7,18 +7,16 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from kairos.commands.health import FAIL, ICON, OK, WARN, Check, health_checks
 from kairos.context import Context
 from kairos.errors import AuthError, KairosError
 from kairos.logsetup import FILE_ONLY
 from kairos.money import fmt_krw, fmt_pct
 
 log = logging.getLogger("kairos.status")
-OK, WARN, FAIL = "ok", "warn", "fail"
-ICON = {OK: "✅", WARN: "⚠️", FAIL: "❌"}
 
 M = {
     "title": ("🔍 KAIROS-1 시스템 상태", "🔍 KAIROS-1 system status"),
@@ -69,13 +67,6 @@ M = {
 }
 
 
-@dataclass(frozen=True)
-class Check:
-    key: str
-    status: str
-    text: str
-
-
 def run(ctx: Context) -> int:
     """Print the settings summary and every check; exit 1 if any check failed."""
     checks = [guarded(check) for check in checks_for(ctx)]
@@ -109,7 +100,6 @@ def guarded(check: Callable[[], Check]) -> Check:
 
 
 def checks_for(ctx: Context) -> list[Callable[[], Check]]:
-    from kairos.commands.health import health_checks  # imports Check from here
 
     return [lambda: check_public(ctx), lambda: check_auth(ctx), lambda: check_open_orders(ctx),
             lambda: check_dir(ctx, "data_dir", ctx.paths.data_dir), lambda: check_dir(ctx, "log_dir", ctx.paths.log_dir),

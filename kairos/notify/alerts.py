@@ -151,13 +151,3 @@ NEXT_STEP = {  # (ko, en)
         "A safety rail stopped trading: review the caps / kill switch in config, then rerun."),
 }
 DEFAULT_NEXT_STEP = ("서버의 logs/kairos.log를 확인하세요.", "Check logs/kairos.log on the server.")
-
-
-def build_alerts(ctx: Any) -> Alerts:
-    """Alerts for this run from the settings (channels are created only when enabled)."""
-    from kairos.notify.channels import channels_for
-
-    n = ctx.settings.notifications
-    ledger = (lambda: None) if ctx.dry_run else (lambda: ctx.ledger)
-    return Alerts(channels_for(ctx), dict(n.alert_levels), n.dedupe_minutes, ledger, ctx.clock, ctx.redactor,
-                  ctx.simulated, lang=ctx.lang, mode=ctx.mode)

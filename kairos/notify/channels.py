@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kairos.notify.alerts import Channel
+from kairos.notify.alerts import Alerts, Channel
 from kairos.settings import NotificationSettings
 
 CHANNEL_NAMES = ("slack", "email")
@@ -25,3 +25,11 @@ def channels_for(ctx: Any) -> list[Channel]:
         from kairos.notify.email import EmailChannel
         found.append(EmailChannel(n.email, lang=ctx.lang, redact=ctx.redactor, now=ctx.clock.now))
     return found
+
+
+def build_alerts(ctx: Any) -> Alerts:
+    """Alerts for this run from the settings (channels are created only when enabled)."""
+    n = ctx.settings.notifications
+    ledger = (lambda: None) if ctx.dry_run else (lambda: ctx.ledger)
+    return Alerts(channels_for(ctx), dict(n.alert_levels), n.dedupe_minutes, ledger, ctx.clock, ctx.redactor,
+                  ctx.simulated, lang=ctx.lang, mode=ctx.mode)

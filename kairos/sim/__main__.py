@@ -12,7 +12,7 @@ import sys
 from decimal import Decimal
 from types import FrameType
 
-from kairos.sim.exchange import SimConfig
+from kairos.sim.config import SimConfig
 from kairos.sim.factory import paper_exchange
 from kairos.sim.server import make_server, server_url
 

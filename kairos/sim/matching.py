@@ -24,7 +24,7 @@ from kairos.sim.orders import Markets, OrderChecks, OrderIntent
 from kairos.sim.store import Fill, Order, Tx
 
 if TYPE_CHECKING:
-    from kairos.sim.exchange import SimConfig
+    from kairos.sim.config import SimConfig
 
 Level = tuple[Decimal, Decimal]
 # Candle intervals used to look back over the time since an order was last checked, finest first.

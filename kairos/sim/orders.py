@@ -19,7 +19,7 @@ from kairos.sim.auth import ApiError
 from kairos.sim.store import Tx
 
 if TYPE_CHECKING:
-    from kairos.sim.exchange import SimConfig
+    from kairos.sim.config import SimConfig
 
 ORDER_TYPES = ("LIMIT", "MARKET", "STOP_LIMIT")
 SIDES = ("BUY", "SELL")

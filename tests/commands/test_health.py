@@ -19,7 +19,7 @@ import yaml
 from kairos.cli import main
 from kairos.clock import FixedClock
 from kairos.commands import health
-from kairos.commands.status import FAIL, OK, WARN
+from kairos.commands.health import FAIL, OK, WARN
 from kairos.context import Context
 from kairos.env import Env
 from kairos.redact import Redactor

@@ -39,10 +39,6 @@ def live(k: Kairos, **sim: Any) -> Recording:
     return Recording(app)
 
 
-def lines(text: str) -> dict[str, str]:
-    return {line.strip()[:2]: line for line in text.splitlines()}
-
-
 def test_a_ready_account_passes_every_check_and_only_reads(kairos: Kairos) -> None:
     exchange = live(kairos)
     result = kairos("--preflight", "--lang", "en", live_app=exchange)

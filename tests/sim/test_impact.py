@@ -2,7 +2,6 @@
 the backtest's CostModel parameters, deterministic for a seed and kept in the store across processes."""
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
