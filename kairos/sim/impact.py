@@ -43,7 +43,8 @@ class ImpactState:
         minutes = Decimal(max(now_ms - self.at_ms, 0)) / MINUTE_MS
         refill = decay(minutes, costs.resilience_minutes)
         fade = decay(minutes / 60, costs.permanent_half_life_hours)
-        return ImpactState(self.ask_used * refill, self.bid_used * refill, self.traded * fade, max(now_ms, self.at_ms))
+        return ImpactState(_settled(self.ask_used * refill), _settled(self.bid_used * refill),
+                           _settled(self.traded * fade), max(now_ms, self.at_ms))
 
     def after(self, side: str, krw: Decimal) -> "ImpactState":
         """The state after a taker fill of `krw` on `side` (BUY takes asks)."""
@@ -61,6 +62,11 @@ class ImpactState:
             return cls()
         raw = json.loads(text)
         return cls(Decimal(raw["ask_used"]), Decimal(raw["bid_used"]), Decimal(raw["traded"]), int(raw["at_ms"]))
+
+
+def _settled(krw: Decimal) -> Decimal:
+    """Below one KRW a trace is gone (the book is whole again, and back to its plain shape)."""
+    return krw if abs(krw) >= 1 else ZERO
 
 
 def shift_of(state: ImpactState, costs: CostModel, sigma: Decimal, adv: Decimal) -> Decimal:
@@ -81,7 +87,8 @@ def shifted(levels: list[Level], factor: Decimal, *, up: bool) -> list[Level]:
     for price, qty in levels:
         moved = fit(price * factor)
         if out and (moved <= out[-1][0] if up else moved >= out[-1][0]):
-            continue  # two levels rounded onto one tick: keep the first (the grid is coarser than the move)
+            out[-1] = (out[-1][0], out[-1][1] + qty)  # two levels rounded onto one tick: one level holds both
+            continue
         if moved > 0:
             out.append((moved, qty))
     return out
