@@ -152,3 +152,17 @@ def test_a_backtest_in_paper_mode_uses_the_exchanges_own_daily_candles(tmp_path:
         assert [l for l in paper.sim.request_log() if " /v2" in l] == []
     finally:
         paper.close()
+
+
+def test_preflight_on_paper_reads_the_real_markets_and_the_local_account_only(tmp_path: Path) -> None:
+    paper = Paper(tmp_path)
+    try:
+        out = paper.cli("--preflight").out
+        for expected in ("API keys: not needed for paper trading", "Balances: readable (KRW available 10,000,000",
+                         "BTC: MARKET orders allowed", "Fees: BTC 0.20%", "Data directory: empty so far"):
+            assert expected in out, expected
+        assert "❌" not in out and all(line.startswith("[PAPER]") for line in out.splitlines() if line)
+        private = [line for line in paper.sim.request_log() if " /v2" in line]
+        assert private == []  # the "real exchange" saw public requests only
+    finally:
+        paper.close()
