@@ -21,6 +21,9 @@ from kairos.settings import Settings
 if TYPE_CHECKING:
     from kairos.binding import ExchangeIdentity
     from kairos.coinone.client import CoinoneClient
+    from kairos.ledger import Ledger
+    from kairos.notify.alerts import Alerts
+    from kairos.state import StateStore
 
 # what an installation's data directory holds (moved together when a pre-binding data/ is adopted)
 DATA_FILES = ("state.json", "kairos.db", "kairos.db-wal", "kairos.db-shm", "backups", "kairos.lock",
@@ -150,7 +153,7 @@ class Context:
         return ExchangeIdentity("live", ex.base_url, key_fingerprint(ex.access_token.reveal() if ex.access_token else None))
 
     @cached_property
-    def state(self) -> Any:
+    def state(self) -> "StateStore":
         from kairos.state import StateStore
         return StateStore(self.paths.state_file, self.paths.lock_file, identity=self.identity,
                           extra=self._binding_extra(), notify=self._notice, clock=self.clock)
@@ -164,13 +167,13 @@ class Context:
         return {"mock_initial_krw": str(self.settings.mock.initial_krw)} if self.mock else {}
 
     @cached_property
-    def ledger(self) -> Any:
+    def ledger(self) -> "Ledger":
         from kairos.ledger import Ledger
         return Ledger.open(self.paths.ledger_file, identity=self.identity,
                            wait_seconds=float(self.settings.state.ledger_wait_seconds))
 
     @cached_property
-    def alerts(self) -> Any:
+    def alerts(self) -> "Alerts":
         from kairos.notify.channels import build_alerts
         return build_alerts(self)
 

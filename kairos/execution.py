@@ -24,7 +24,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from kairos import crashpoints
 from kairos.clock import KST, to_ms
@@ -36,6 +36,11 @@ from kairos.errors import (
 )
 from kairos.money import ZERO, fmt_krw, to_decimal
 from kairos.notify.texts import A, side_word
+
+if TYPE_CHECKING:
+    from kairos.context import Context
+    from kairos.ledger import Ledger
+    from kairos.state import StateSession
 
 log = logging.getLogger("kairos.execution")
 
@@ -75,7 +80,7 @@ def order_krw(request: OrderRequest, price: Decimal) -> Decimal:
 class Executor:
     """Submits orders through the client with intent records kept in the state file."""
 
-    def __init__(self, ctx: Any, session: Any, ledger: Any, *, kind: str) -> None:
+    def __init__(self, ctx: "Context", session: "StateSession", ledger: "Ledger", *, kind: str) -> None:
         self.ctx = ctx
         self.session = session
         self.ledger = ledger
