@@ -16,6 +16,7 @@ from kairos.core.rebalance import RebalancePlan
 from kairos.core.types import Side
 from kairos.execution import OPEN, UNRESOLVED, executed
 from kairos.money import ZERO
+from kairos.notify.texts import side_word
 
 ACTIVE = "active"
 FINISHED = ("completed", "expired", "superseded", "failed", "canceled")
@@ -150,7 +151,6 @@ ORDER_WORDS = {  # an order's exchange status (or ours), as a person reads it
 
 
 SUMMARY = {
-    "buy": ("매수", "BUY"), "sell": ("매도", "SELL"),
     "leg": ("  • {coin} {side}: 목표 {total}, 체결 {filled}{short}, 평균 {avg} KRW, 도착가 대비 {bps}, 수수료 {fee} KRW",
             "  • {coin} {side}: target {total}, filled {filled}{short}, avg {avg} KRW, {bps} vs arrival, fees {fee} KRW"),
     "short": (" (부족분 {left})", " (shortfall {left})"),
@@ -192,7 +192,7 @@ def summary_lines(t: Any, plan: dict[str, Any]) -> list[str]:
         else:
             short = t(SUMMARY["short"], left=amount(left))
         cost = data.get("cost_bps")
-        lines.append(t(SUMMARY["leg"], coin=leg["target"], side=t(SUMMARY["buy" if leg["side"] == "BUY" else "sell"]),
+        lines.append(t(SUMMARY["leg"], coin=leg["target"], side=side_word(t, leg["side"]),
                        total=amount(data["total"]), filled=amount(data["filled"]), short=short,
                        avg=fmt_krw(Decimal(data["avg_price"])) if data.get("avg_price") else "-",
                        bps=t(SUMMARY["bps"], v=f"{Decimal(cost):+.1f}") if cost else "-", fee=fmt_krw(Decimal(data["fee_krw"]))))

@@ -196,6 +196,10 @@ def market_checks(ctx: Context) -> list[Check]:
     except KairosError as exc:
         return [Check("public_api", FAIL, t(M["public_fail"], err=exc))]
     checks = [Check("public_api", OK, t(M["public_ok"], n=len(markets)))]
+    try:
+        tickers = ctx.client.tickers()
+    except KairosError as exc:
+        return [*checks, Check("public_api", FAIL, t(M["public_fail"], err=exc))]
     for coin in ctx.settings.universe:
         market = markets.get(coin)
         key = f"market:{coin}"
@@ -209,16 +213,17 @@ def market_checks(ctx: Context) -> list[Check]:
             checks.append(Check(key, WARN, t(M["market_closed"], coin=coin, maint=market.maintenance_status,
                                              trade=market.trade_status)))
         else:
-            checks.append(market_line(ctx, coin, market))
+            checks.append(market_line(ctx, coin, market, tickers.get(coin)))
     return checks
 
 
-def market_line(ctx: Context, coin: str, market) -> Check:
+def market_line(ctx: Context, coin: str, market, ticker) -> Check:
     t = ctx.out.t
     try:
-        ticks = ctx.client.range_units(coin)
-        price = ctx.client.ticker(coin).last
-        tick = ticks.tick_for(price)
+        if ticker is None:
+            why = ctx.client.skipped.get("tickers", {}).get(coin) or "no ticker"
+            return Check(f"market:{coin}", FAIL, t(M["market_error"], coin=coin, err=why))
+        tick = ctx.client.range_units(coin).tick_for(ticker.last)
     except KairosError as exc:
         return Check(f"market:{coin}", FAIL, t(M["market_error"], coin=coin, err=exc))
     return Check(f"market:{coin}", OK, t(M["market_ok"], coin=coin, min=fmt_krw(market.min_order_amount),

@@ -23,7 +23,7 @@ from kairos.errors import SafetyStop
 from kairos.execution import OPEN, UNRESOLVED, Executor, guard_price, lost_records
 from kairos.money import ZERO, fmt_krw, fmt_qty
 from kairos import plans as P, signals
-from kairos.notify.texts import A
+from kairos.notify.texts import A, side_word
 from kairos.state import LockBusy
 
 log = logging.getLogger("kairos.twap")
@@ -40,7 +40,6 @@ M = {
     "plan": ("TWAP {plan}: 진행률 {pct}", "TWAP {plan}: {pct} done"),
     "closed": ("TWAP {plan} 종료: {status}", "TWAP {plan} closed: {status}"),
     "nothing": ("  (지금 실행할 슬라이스 없음)", "  (no slice due now)"),
-    "buy": ("매수", "BUY"), "sell": ("매도", "SELL"),
     "untrusted": ("가격을 믿을 수 없음: {why}", "price not trusted: {why}"),
     "no_krw": ("KRW 부족 (사용 가능 {avail} KRW)", "not enough KRW ({avail} KRW available)"),
     "no_coin": ("{coin} 부족 (사용 가능 {avail})", "not enough {coin} ({avail} available)"),
@@ -331,7 +330,7 @@ class Tick:
 
     # ---- output ------------------------------------------------------------------------------------
     def side(self, leg: dict[str, Any]) -> str:
-        return self.out.t(M["buy"] if leg["side"] == "BUY" else M["sell"])
+        return side_word(self.out.t, leg["side"])
 
     def describe(self, leg: dict[str, Any], record: dict[str, Any]) -> str:
         size = f"{fmt_krw(Decimal(record['amount_krw']))} KRW" if leg["side"] == "BUY" else f"{fmt_qty(Decimal(record['qty']))} {leg['target']}"
@@ -398,7 +397,7 @@ def preview(ctx: Context) -> int:
             size = would_send(ctx, plan, leg, view, now)
             if size > 0:
                 unit = "KRW" if leg["side"] == "BUY" else leg["target"]
-                out.say(out.t(M["would"], coin=leg["target"], side=out.t(M["buy"] if leg["side"] == "BUY" else M["sell"]),
+                out.say(out.t(M["would"], coin=leg["target"], side=side_word(out.t, leg["side"]),
                               slot=leg["slots_used"] + 1, slices=leg["slices"], size=f"{size} {unit}"))
                 shown += 1
     if not shown:

@@ -306,7 +306,8 @@ def test_the_chart_title_names_the_period_the_data_covers_and_the_portfolio_is_o
     pytest.importorskip("matplotlib")
     from matplotlib import pyplot as plt
 
-    from kairos.commands.report import Series, draw_chart
+    from kairos.commands.report import Series
+    from kairos.commands.report_chart import draw_chart
 
     times = [T0 + timedelta(hours=h) for h in range(24)]  # asked for 30 days, 23 hours of snapshots
     rising = [D(1) + D(h) / 1000 for h in range(24)]
