@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from kairos.binding import installation_of
 from kairos.clock import to_ms
+from kairos.engine.model import OrderRecord, OrderStatus, State
 from kairos.errors import ExchangeError, SafetyStop
+
+if TYPE_CHECKING:
+    from kairos.context import Context
 
 log = logging.getLogger("kairos.account")
 
@@ -28,15 +32,16 @@ class ForeignInstallation(SafetyStop):
     """Another KAIROS-1 installation trades this account (exit 4)."""
 
 
-def check_installation(ctx: Any, state: dict[str, Any], since: datetime, coins: Iterable[str]) -> None:
+def check_installation(ctx: "Context", state: State, since: datetime, coins: Iterable[str]) -> None:
     """ForeignInstallation if the account shows an order of another installation on the traded markets."""
-    mine = state["installation"]["id"]
+    assert state.installation is not None  # bound under the lock before any order
+    mine = state.installation.id
     wanted = {c.upper() for c in coins}
     rows: list[tuple[str, str, str | None]] = [(o.order_id, o.target, o.user_order_id) for o in ctx.client.active_orders()
                                                 if o.target in wanted]
     fills = ctx.client.completed_orders_since(to_ms(since - LOOKBACK), to_ms(ctx.clock.now()))
     rows += [(t.order_id, t.target, t.user_order_id) for t in fills if t.target in wanted]
-    seen: dict[str, str] = state.setdefault("account_orders", {})
+    seen = state.account_orders
     own = own_order_ids(state)
     lookups = 0
     for order_id, target, uoid in rows:
@@ -61,25 +66,20 @@ def check_installation(ctx: Any, state: dict[str, Any], since: datetime, coins: 
             del seen[key]
 
 
-def own_order_ids(state: dict[str, Any]) -> set[str]:
-    from kairos.execution import all_records
-
-    return {r["order_id"] for r in all_records(state) if r.get("order_id")}
+def own_order_ids(state: State) -> set[str]:
+    return {r.order_id for _, r in state.records() if r.order_id}
 
 
-def stale_open_records(state: dict[str, Any], now: datetime) -> list[tuple[dict[str, Any], timedelta]]:
+def stale_open_records(state: State, now: datetime) -> list[tuple[OrderRecord, timedelta]]:
     """Open order records older than one slot interval (immediate orders: 30 minutes), with their age."""
     found = []
-    for plan in state.get("plans", []):
-        for leg in plan["legs"]:
-            for record in leg["orders"]:
-                if record.get("status") == "open" and record.get("created_at"):
-                    age = now - datetime.fromisoformat(record["created_at"])
-                    if age >= timedelta(minutes=int(leg["interval_minutes"])):
-                        found.append((record, age))
-    for record in state.get("orders", {}).values():
-        if record.get("status") == "open" and record.get("created_at"):
-            age = now - datetime.fromisoformat(record["created_at"])
-            if age >= timedelta(minutes=30):
+    for plan in state.plans:
+        for leg, record in plan.records():
+            age = now - record.created_at
+            if record.status is OrderStatus.OPEN and age >= timedelta(minutes=leg.interval_minutes):
                 found.append((record, age))
+    for record in state.orders.values():
+        age = now - record.created_at
+        if record.status is OrderStatus.OPEN and age >= timedelta(minutes=30):
+            found.append((record, age))
     return found

@@ -17,6 +17,7 @@ from kairos import crashpoints
 
 if TYPE_CHECKING:
     from kairos.binding import ExchangeIdentity
+    from kairos.engine.model import TwapPlan
 from kairos.errors import ConfigError, KairosError, StateError
 from kairos.output import to_jsonable
 
@@ -223,10 +224,12 @@ class Ledger:
         rows = self.read("SELECT at FROM alerts WHERE dedupe_key = ? AND delivered != '' ORDER BY at DESC LIMIT 1", (key,))
         return datetime.fromisoformat(rows[0]["at"]) if rows else None
 
-    def archive_plan(self, at: datetime, plan: dict[str, Any]) -> None:
+    def archive_plan(self, at: datetime, plan: "TwapPlan") -> None:
+        from kairos.engine.codec import encode
+
         with self.write() as c:
             c.execute("INSERT OR REPLACE INTO plans(plan_id, archived_at, status, payload) VALUES (?, ?, ?, ?)",
-                      (plan["plan_id"], at.isoformat(), plan["status"], dumps(plan)))
+                      (plan.plan_id, at.isoformat(), plan.status.value, dumps(encode(plan))))
 
     def archived_ids(self) -> set[str]:
         return {r[0] for r in self.read("SELECT plan_id FROM plans")}

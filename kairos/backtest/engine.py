@@ -21,7 +21,8 @@ from typing import Mapping
 
 import numpy as np
 
-from kairos import plans
+from kairos.engine import plans
+from kairos.engine.model import Leg
 from kairos.backtest.book import Book, Trade, affordable
 from kairos.backtest.data import History, day_ms, iso, is_monday, next_monday, to_date
 from kairos.backtest.market import MarketData
@@ -241,17 +242,15 @@ class Backtest:
         for intent, leg in zip(plan.intents, self._legs(plan, rules, day, regime)):  # sells come first
             fitted = affordable(intent, book.krw)
             if fitted is not None:
-                trades.append(self._fill(book, day, fitted, int(leg["slices"]), reason, int(leg["interval_minutes"])))
+                trades.append(self._fill(book, day, fitted, leg.slices, reason, leg.interval_minutes))
         return trades
 
     def _legs(self, plan: RebalancePlan, rules: Mapping[str, MarketRules], day: int,
-              regime: Regime | None) -> list[dict]:
+              regime: Regime | None) -> list[Leg]:
         """The live TWAP planner's legs (one per intent, same order): slice counts from ATR%."""
         atr = {i.target: self.market.atr_pct(i.target, day) for i in plan.intents}
         now = datetime.fromtimestamp(day_ms(day) / 1000, tz=timezone.utc)
-        built = plans.build_plan("backtest", plan=plan, rules=dict(rules), atr=atr, settings=self.settings, now=now,
-                                 regime=regime.value if regime else "none", kind="backtest", arrival={})
-        return built["legs"]
+        return plans.build_legs(plan, dict(rules), atr, self.settings, now)
 
     def _fill(self, book: Book, day: int, intent: OrderIntent, slices: int, reason: str, interval: int) -> Trade:
         cost = leg_cost(self.costs, intent.est_krw, slices, self.market.sigma(intent.target, day),

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from kairos.clock import KST
 from kairos.coinone.models import Balance, MarketRules, Ticker
@@ -15,8 +15,11 @@ from kairos.core.allocation import Valuation, target_weights, value_portfolio
 from kairos.core.quotes import QuoteCheck, check_quote
 from kairos.core.types import Regime
 from kairos.errors import DataError, ExchangeError, KairosError
-from kairos.state import LockBusy
+from kairos.state import LockBusy, StateSession
 from kairos.money import ZERO
+
+if TYPE_CHECKING:
+    from kairos.engine.model import State
 
 log = logging.getLogger("kairos.market")
 
@@ -28,7 +31,7 @@ class LockTimeout(KairosError):
 
 
 @contextmanager
-def locked_or_fail(ctx: Context, job: str) -> Iterator[Any]:
+def locked_or_fail(ctx: Context, job: str) -> Iterator[StateSession]:
     """The state lock for a job that must not be skipped quietly (unlike --process-twap, which is)."""
     wait = ctx.settings.state.lock_wait_seconds
     try:
@@ -124,9 +127,8 @@ def targets_for(ctx: Context, regime: Regime) -> dict[str, Decimal]:
                           s.season_filter.risk_off_crypto_ratio)
 
 
-def current_regime(state: dict[str, Any]) -> Regime | None:
-    value = state.get("season", {}).get("regime")
-    return Regime(value) if value else None
+def current_regime(state: "State") -> Regime | None:
+    return state.season.regime
 
 
 def record_snapshot(ctx: Context, ledger: Any, view: MarketView, regime: Regime | None) -> dict[str, Any]:

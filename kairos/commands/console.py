@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from kairos import plans as P
+from kairos.engine import plans as P
 from kairos.commands.common import current_regime, read_market, targets_for
 from kairos.commands.plan_view import kst, regime_name
 from kairos.context import Context
@@ -75,16 +75,16 @@ def balance(ctx: Context) -> int:
     if view.valuation.outside:
         out.say(t(M["outside"], items=", ".join(f"{c} {fmt_qty(q)}" for c, q in view.valuation.outside.items())))
     open_orders = show_open_orders(ctx)
-    plans = P.active_plans(state)
+    plans = state.active_plans()
     for plan in plans:
-        out.say(t(M["plan"], plan=plan["plan_id"], pct=fmt_pct(P.plan_progress(plan)), end=kst(P.plan_end(plan))))
+        out.say(t(M["plan"], plan=plan.plan_id, pct=fmt_pct(plan.progress()), end=kst(plan.end_at)))
     if not plans:
         out.say(t(M["no_plan"]))
     out.emit({"at": view.at, "total_krw": view.valuation.total, "regime": regime.value if regime else None,
               "krw": {"available": krw.available if krw else ZERO, "locked": krw.limit if krw else ZERO,
                       "weight": weights["KRW"], "target": krw_target},
               "coins": rows, "outside": view.valuation.outside, "open_orders": open_orders,
-              "plans": [{"plan_id": p["plan_id"], "progress": P.plan_progress(p), "end_at": p["end_at"]} for p in plans]})
+              "plans": [{"plan_id": p.plan_id, "progress": p.progress(), "end_at": p.end_at} for p in plans]})
     return 0
 
 
@@ -118,7 +118,7 @@ def orders(ctx: Context) -> int:
         table.append([kst(datetime.fromisoformat(r["created_at"])), r.get("plan_id") or "-", r["target"],
                       t(M["buy"] if r["side"] == "BUY" else M["sell"]), asked, fmt_qty(Decimal(r["executed_qty"])),
                       fmt_krw(Decimal(r["avg_price"])) if Decimal(r["avg_price"]) > 0 else "-",
-                      fmt_krw(Decimal(r["fee"])), r.get("slippage_bps") or "-", P.order_word(t, r)])
+                      fmt_krw(Decimal(r["fee"])), r.get("slippage_bps") or "-", P.order_word(t, r["status"], r.get("exchange_status"))])
     if rows:
         widths = [max(len(str(row[i])) for row in table) for i in range(len(head))]
         for row in table:

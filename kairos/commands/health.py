@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from kairos import plans as P
+from kairos.engine.model import State
 from kairos.clock import KST
 from kairos.commands.plan_view import regime_name
 from kairos.context import Context
@@ -106,10 +106,10 @@ def health_checks(ctx: Context) -> list[Callable[[], Check]]:
             lambda: check_permissions(ctx), lambda: check_kill_switch(ctx)]
 
 
-def _state_reader(ctx: Context) -> Callable[[], dict[str, Any] | StateError]:
+def _state_reader(ctx: Context) -> Callable[[], State | StateError]:
     cache: dict[str, Any] = {}
 
-    def read() -> dict[str, Any] | StateError:
+    def read() -> State | StateError:
         if "state" not in cache:
             try:
                 cache["state"] = ctx.state.read()
@@ -120,14 +120,14 @@ def _state_reader(ctx: Context) -> Callable[[], dict[str, Any] | StateError]:
 
 
 # ---- schedule liveness ----------------------------------------------------------------------------------
-def check_weekly(ctx: Context, state: dict[str, Any] | StateError) -> Check:
+def check_weekly(ctx: Context, state: State | StateError) -> Check:
     if isinstance(state, StateError):
         return Check("weekly_analysis", WARN, ctx.out.t(M["state_fail"], err=state))
-    season = state.get("season", {})
-    at = _parse(season.get("last_analysis", {}).get("at") or state.get("heartbeat", {}).get("weekly_analysis"))
+    season = state.season
+    at = season.last_analysis.at if season.last_analysis is not None else state.heartbeat.get("weekly_analysis")
     if at is None:
         return Check("weekly_analysis", WARN, ctx.out.t(M["weekly_none"]))
-    regime = regime_name(ctx.out, season["regime"]) if season.get("regime") else "—"
+    regime = regime_name(ctx.out, season.regime) if season.regime else "—"
     age = ctx.clock.now() - at
     limit = ctx.settings.monitoring.weekly_analysis_warn_days
     values = {"regime": regime, "age": _age(ctx, age), "at": _kst(at), "days": limit}
@@ -136,7 +136,7 @@ def check_weekly(ctx: Context, state: dict[str, Any] | StateError) -> Check:
     return Check("weekly_analysis", OK, ctx.out.t(M["weekly_ok"], **values))
 
 
-def check_quarter(ctx: Context, state: dict[str, Any] | StateError) -> Check:
+def check_quarter(ctx: Context, state: State | StateError) -> Check:
     """Warn when this quarter's rebalance was due (first Monday 09:00 KST + 1 h) and has not run."""
     from kairos.commands.common import quarter_id
     from kairos.core.calendar import catch_up_due, quarter_due
@@ -145,28 +145,27 @@ def check_quarter(ctx: Context, state: dict[str, Any] | StateError) -> Check:
         return Check("quarterly_rebalance", WARN, ctx.out.t(M["state_fail"], err=state))
     now = ctx.clock.now()
     months = ctx.settings.strategy.rebalance.quarter_months
-    last = state.get("rebalance", {})
-    done = last.get("last_quarter") if last.get("completed", True) else None
-    created = _parse(state.get("installation", {}).get("created_at"))
+    last = state.rebalance
+    done = last.last_quarter if last.completed else None
+    created = state.installation.created_at if state.installation is not None else None
     due = _kst(quarter_due(now, months))
     if catch_up_due(now, done, quarter_id(now), created, months):
         key = "quarter_late_on" if ctx.settings.strategy.rebalance.catch_up else "quarter_late_off"
         return Check("quarterly_rebalance", WARN, ctx.out.t(M[key], q=quarter_id(now), due=due))
-    at = _parse(last.get("at"))
-    return Check("quarterly_rebalance", OK, ctx.out.t(M["quarter_ok"], q=last.get("last_quarter") or "—",
-                                                       at=_kst(at) if at else "—"))
+    return Check("quarterly_rebalance", OK, ctx.out.t(M["quarter_ok"], q=last.last_quarter or "—",
+                                                       at=_kst(last.at) if last.at else "—"))
 
 
-def check_twap(ctx: Context, state: dict[str, Any] | StateError) -> Check:
+def check_twap(ctx: Context, state: State | StateError) -> Check:
     if isinstance(state, StateError):
         return Check("twap_heartbeat", WARN, ctx.out.t(M["state_fail"], err=state))
-    beat = _parse(state.get("heartbeat", {}).get("process_twap"))
+    beat = state.heartbeat.get("process_twap")
     age = ctx.clock.now() - beat if beat else None
     last = ctx.out.t(M["ago"], age=_age(ctx, age)) if age is not None else ctx.out.t(M["never"])
-    active = P.active_plans(state)
+    active = state.active_plans()
     if not active:
         return Check("twap_heartbeat", OK, ctx.out.t(M["twap_idle"], last=last))
-    plans = ", ".join(f"{p['plan_id']} {P.plan_progress(p) * 100:.0f}%" for p in active)
+    plans = ", ".join(f"{p.plan_id} {p.progress() * 100:.0f}%" for p in active)
     limit = ctx.settings.monitoring.heartbeat_warn_minutes
     values = {"n": len(active), "plans": plans, "last": last, "minutes": limit}
     if age is None or age > timedelta(minutes=limit):
@@ -175,7 +174,7 @@ def check_twap(ctx: Context, state: dict[str, Any] | StateError) -> Check:
 
 
 # ---- files ---------------------------------------------------------------------------------------------------
-def check_state(ctx: Context, state: dict[str, Any] | StateError) -> Check:
+def check_state(ctx: Context, state: State | StateError) -> Check:
     if isinstance(state, StateError):
         return Check("state_file", FAIL, ctx.out.t(M["state_fail"], err=state))
     store = ctx.state

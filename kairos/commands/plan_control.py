@@ -8,13 +8,12 @@ confirmation and sends one alert.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
-from kairos import plans as P
 from kairos.commands.common import locked_or_fail
 from kairos.commands.plan_view import kst
-from kairos.commands.twap import Tick
+from kairos.engine.model import LegStatus, PlanStatus, State, TwapPlan
+from kairos.engine.tick import Tick
 from kairos.context import Context
 from kairos.errors import ConfigError
 from kairos.notify.texts import A
@@ -33,13 +32,13 @@ M = {
 }
 
 
-def find_active(ctx: Context, st: dict[str, Any], plan_id: str) -> dict[str, Any]:
-    for plan in st["plans"]:
-        if plan["plan_id"] == plan_id:
-            if plan["status"] != P.ACTIVE:
-                raise ConfigError(f"{plan_id}: this plan is {plan['status']}, not active; nothing to change")
-            return plan
-    active = ", ".join(p["plan_id"] for p in P.active_plans(st)) or "none"
+def find_active(ctx: Context, st: State, plan_id: str) -> TwapPlan:
+    plan = st.plan(plan_id)
+    if plan is not None:
+        if not plan.active:
+            raise ConfigError(f"{plan_id}: this plan is {plan.status.value}, not active; nothing to change")
+        return plan
+    active = ", ".join(p.plan_id for p in st.active_plans()) or "none"
     raise ConfigError(f"{plan_id}: no such plan (active plans: {active}; see --twap-status)")
 
 
@@ -50,13 +49,13 @@ def cancel(ctx: Context) -> int:
         plan = find_active(ctx, session.data, plan_id)
         tick = Tick(ctx, session)
         cancelled = tick.executor.cancel_open(plan)
-        for leg in plan["legs"]:
-            if leg["status"] == P.ACTIVE:
-                leg["status"] = "canceled"
-        tick.close(plan, "canceled")
-        progress = f"{P.plan_progress(plan) * 100:.1f}%"
+        for leg in plan.legs:
+            if leg.active:
+                leg.status = LegStatus.CANCELED
+        tick.close(plan, PlanStatus.CANCELED)
+        progress = f"{plan.progress() * 100:.1f}%"
     ctx.out.say(ctx.out.t(M["canceled"], plan=plan_id, n=cancelled, progress=progress))
-    ctx.out.emit({"plan_id": plan_id, "status": "canceled", "cancelled_orders": cancelled, "summary": plan["summary"]})
+    ctx.out.emit({"plan_id": plan_id, "status": "canceled", "cancelled_orders": cancelled, "summary": plan.summary})
     log.info("TWAP plan %s canceled by the operator at %s", plan_id, now.isoformat())
     return 0
 
@@ -66,10 +65,10 @@ def pause(ctx: Context) -> int:
     now = ctx.clock.now()
     with locked_or_fail(ctx, "--pause-twap") as session:
         plan = find_active(ctx, session.data, plan_id)
-        if plan.get("paused_at"):
+        if plan.paused_at is not None:
             ctx.out.say(ctx.out.t(M["already_paused"], plan=plan_id))
             return 0
-        plan["paused_at"] = now.isoformat()
+        plan.paused_at = now
         session.save()
     ctx.out.say(ctx.out.t(M["paused"], plan=plan_id))
     ctx.alerts.send("twap_stalled", ctx.out.t(A["paused_title"], plan=plan_id), [ctx.out.t(A["paused_line"], at=kst(now))],
@@ -85,20 +84,18 @@ def resume(ctx: Context) -> int:
     now = ctx.clock.now()
     with locked_or_fail(ctx, "--resume-twap") as session:
         plan = find_active(ctx, session.data, plan_id)
-        if not plan.get("paused_at"):
+        if plan.paused_at is None:
             ctx.out.say(ctx.out.t(M["not_paused"], plan=plan_id))
             return 0
-        shift = max(now - datetime.fromisoformat(plan.pop("paused_at")), timedelta(0))
-        plan["start_at"] = (datetime.fromisoformat(plan["start_at"]) + shift).isoformat()
-        plan["end_at"] = (datetime.fromisoformat(plan["end_at"]) + shift).isoformat()
-        for leg in plan["legs"]:
-            leg["end_at"] = (datetime.fromisoformat(leg["end_at"]) + shift).isoformat()
+        shift = max(now - plan.paused_at, timedelta(0))
+        plan.paused_at = None
+        plan.shift(shift)
         session.save()
-    ctx.out.say(ctx.out.t(M["resumed"], plan=plan_id, end=kst(datetime.fromisoformat(plan["end_at"]))))
+    ctx.out.say(ctx.out.t(M["resumed"], plan=plan_id, end=kst(plan.end_at)))
     ctx.alerts.send("twap_start", ctx.out.t(A["resumed_title"], plan=plan_id),
-                    [ctx.out.t(A["resumed_line"], shift=str(shift).split(".")[0], end=kst(datetime.fromisoformat(plan["end_at"])))],
+                    [ctx.out.t(A["resumed_line"], shift=str(shift).split(".")[0], end=kst(plan.end_at))],
                     dedupe_key=f"twap_resumed:{plan_id}:{now.isoformat()}")
     ctx.out.emit({"plan_id": plan_id, "resumed_at": now, "shifted_by_seconds": int(shift.total_seconds()),
-                  "end_at": plan["end_at"]})
+                  "end_at": plan.end_at})
     log.info("TWAP plan %s resumed by the operator (schedule shifted by %s)", plan_id, shift)
     return 0

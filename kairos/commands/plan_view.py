@@ -11,7 +11,7 @@ from kairos.core import twap
 from kairos.core.rebalance import RebalancePlan
 from kairos.money import fmt_krw, fmt_pct, fmt_qty
 from kairos.output import Output
-from kairos import plans as P
+from kairos.engine.model import TwapPlan
 
 M = {
     "title": ("📋 리밸런싱 계획 — 총자산 {total} KRW, {regime}: 암호화폐 {crypto}",
@@ -83,24 +83,23 @@ def order_text(out: Output, row: Any) -> str:
     return out.t(M["hold"], why=out.t(why))
 
 
-def print_twap_plan(out: Output, plan: dict[str, Any], *, with_slots: bool) -> None:
+def print_twap_plan(out: Output, plan: TwapPlan, *, with_slots: bool) -> None:
     """The TWAP plan: each leg's schedule, and with `with_slots` every slot's time and nominal size."""
-    out.say(out.t(M["twap_title"], plan=plan["plan_id"], regime=regime_name(out, plan["regime"]),
-                  end=kst(datetime.fromisoformat(plan["end_at"]))))
-    start = datetime.fromisoformat(plan["start_at"])
-    for leg in plan["legs"]:
-        total = Decimal(leg["total"])
-        amount = f"{fmt_krw(total)} KRW" if leg["unit"] == "krw" else f"{fmt_qty(total)} {leg['target']}"
-        out.say(out.t(M["twap_leg"], coin=leg["target"], side=out.t(M["side_buy"] if leg["side"] == "BUY" else M["side_sell"]),
-                      total=amount, slices=leg["slices"], interval=leg["interval_minutes"],
-                      atr=fmt_pct(Decimal(leg["atr_pct"]), 2), mode=out.t(M["volatile"] if leg["volatile"] else M["calm"]),
-                      end=kst(datetime.fromisoformat(leg["end_at"]))))
+    out.say(out.t(M["twap_title"], plan=plan.plan_id, regime=regime_name(out, plan.regime), end=kst(plan.end_at)))
+    for leg in plan.legs:
+        def amount(v: Decimal, coin: str = leg.target, krw: bool = leg.unit == "krw") -> str:
+            return f"{fmt_krw(v)} KRW" if krw else f"{fmt_qty(v)} {coin}"
+
+        out.say(out.t(M["twap_leg"], coin=leg.target, side=out.t(M["side_buy"] if leg.is_buy else M["side_sell"]),
+                      total=amount(leg.total), slices=leg.slices, interval=leg.interval_minutes,
+                      atr=fmt_pct(leg.atr_pct, 2), mode=out.t(M["volatile"] if leg.volatile else M["calm"]),
+                      end=kst(leg.end_at)))
         if with_slots:
-            schedule = P.schedule_of(leg)
-            nominal = total / schedule.slices
+            schedule = leg.schedule()
+            nominal = leg.total / schedule.slices
             for k in range(schedule.slices):
-                size = f"{fmt_krw(nominal)} KRW" if leg["unit"] == "krw" else f"{fmt_qty(nominal)} {leg['target']}"
-                out.say(out.t(M["slot"], n=k + 1, at=kst(twap.slot_time(start, k, schedule)), size=size))
+                out.say(out.t(M["slot"], n=k + 1, at=kst(twap.slot_time(plan.start_at, k, schedule)),
+                              size=amount(nominal)))
 
 
 def kst(moment: datetime) -> str:

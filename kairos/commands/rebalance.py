@@ -9,12 +9,11 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Literal
 
 from kairos.account_guard import check_installation
-from kairos.binding import order_uid
 from kairos.clock import to_ms
-from kairos.coinone.models import MarketRules, OrderRequest
+from kairos.coinone.models import MarketRules
 from kairos.commands import plan_view, season
 from kairos.commands.common import (
     MarketView, locked_or_fail, current_regime, market_rules, quarter_id, read_market, snapshot_and_check,
@@ -24,13 +23,20 @@ from kairos.context import Context
 from kairos.core.allocation import crypto_ratio
 from kairos.core.calendar import catch_up_due, quarter_due
 from kairos.core.rebalance import RebalancePlan, plan_rebalance
+from kairos.core.season import SeasonDecision
 from kairos.core.types import OrderIntent, Regime, Side
-from kairos.errors import DataError, ExchangeError, KairosError, StateError
-from kairos.execution import LOST, OPEN, UNRESOLVED, Executor, guard_price
-from kairos.money import ZERO, fmt_krw, fmt_qty, round_down, to_decimal
-from kairos import plans as P, signals
+from kairos.engine import plans as P
+from kairos.engine.executor import Executor, Slice
+from kairos.engine.model import (
+    LegStatus, OrderRecord, OrderStatus, PendingRebalance, PlanStatus, RebalanceMark, State, TwapPlan,
+)
+from kairos.engine.plans import order_word
+from kairos.engine.tick import Tick
+from kairos.errors import DataError, ExchangeError, KairosError
+from kairos.money import ZERO, fmt_krw, fmt_qty, round_down
+from kairos import signals
 from kairos.notify.texts import A, side_word
-from kairos.plans import order_word
+from kairos.state import StateSession
 
 log = logging.getLogger("kairos.rebalance")
 
@@ -92,13 +98,27 @@ def quarterly(ctx: Context, *, use_twap: bool) -> int:
         return rebalance_in(ctx, session, use_twap=use_twap, force=force, now=now)
 
 
-def rebalance_in(ctx: Context, session: Any, *, use_twap: bool, force: bool, now: datetime) -> int:
+def run_tick(ctx: Context, session: StateSession, run_id: str | None = None) -> int:
+    """One engine tick; a deferred regime-change rebalance it finds ready is started, then a second tick runs
+    (a loop of at most two ticks, never a recursion)."""
+    tick = Tick(ctx, session, run_id)
+    code = tick.run()
+    pending = session.data.pending_rebalance
+    if tick.outcome != "pending_rebalance" or pending is None:
+        return code
+    started = start_season_twap(ctx, session, pending.regime, tick.now, run_id=tick.run_id)
+    if started is None:
+        return 0
+    return Tick(ctx, session, tick.run_id).run()
+
+
+def rebalance_in(ctx: Context, session: StateSession, *, use_twap: bool, force: bool, now: datetime) -> int:
     """The quarterly rebalance inside a run that holds the lock."""
     st = session.data
     quarter = quarter_id(now)
     if refused(ctx, st, quarter, force):
         return 0
-    active = P.active_plans(st)
+    active = st.active_plans()
     executor = Executor(ctx, session, ctx.ledger, kind="twap" if use_twap else "immediate")
     if not reconcile_all(ctx, executor, st, now):
         raise Unresolved("earlier orders still have an unknown result (see above); no rebalance until a later "
@@ -107,6 +127,7 @@ def rebalance_in(ctx: Context, session: Any, *, use_twap: bool, force: bool, now
     # failing ticker or chart leaves a running plan exactly as it was (even with --force)
     first = first_decision(ctx, st)
     regime = first[0].regime if first else current_regime(st)
+    assert regime is not None
     inputs = gather(ctx, regime, use_twap, now)
     if first:
         record_first_regime(ctx, st, first, now)
@@ -115,33 +136,33 @@ def rebalance_in(ctx: Context, session: Any, *, use_twap: bool, force: bool, now
     session.save()
     view, rules, plan, atr = inputs
     plan_view.print_plan(ctx.out, plan, regime.value, ratio(ctx, regime), view.valuation.outside)
-    st["rebalance"] = {"last_quarter": quarter, "at": now.isoformat(), "kind": "twap" if use_twap else "immediate",
-                       "completed": use_twap}
+    st.rebalance = RebalanceMark(last_quarter=quarter, at=now, kind="twap" if use_twap else "immediate",
+                                 completed=use_twap)
     if use_twap:
-        return start_twap(ctx, session, executor, plan, rules, regime, kind="quarterly", now=now, atr=atr)
+        started = start_twap(ctx, session, plan, rules, regime, kind="quarterly", now=now, atr=atr)
+        return run_tick(ctx, session) if started is not None else 0
     return execute_now(ctx, session, executor, plan, rules, view, now)
 
 
 Inputs = tuple[MarketView, dict[str, MarketRules], RebalancePlan, dict[str, Decimal]]
 
 
-def catch_up(ctx: Context, session: Any, now: datetime) -> int | None:
+def catch_up(ctx: Context, session: StateSession, now: datetime) -> int | None:
     """Start this quarter's rebalance (TWAP) when it was due an hour ago and has not run; None: nothing to do.
 
     Called by --weekly-analysis and --process-twap: the quarterly cron line has one chance per quarter,
     and a lock held too long, a server that was off or a failed run must not lose the quarter silently.
     """
     st = session.data
-    if not ctx.settings.strategy.rebalance.catch_up or P.active_plans(st) or st.get("pending_rebalance"):
+    if not ctx.settings.strategy.rebalance.catch_up or st.active_plans() or st.pending_rebalance is not None:
         return None
-    if current_regime(st) is None or any(True for _ in P.plans_with_unresolved(st)) or \
-            any(r["status"] in (*UNRESOLVED, OPEN) for r in st["orders"].values()):
+    if current_regime(st) is None or st.unresolved() or any(r.pending for r in st.orders.values()):
         return None  # no regime yet (the weekly analysis decides it), or results to reconcile first
-    last = st["rebalance"]
-    done = last.get("last_quarter") if last.get("completed", True) else None
-    created = st.get("installation", {}).get("created_at")
+    last = st.rebalance
+    done = last.last_quarter if last.completed else None
+    created = st.installation.created_at if st.installation is not None else None
     months = ctx.settings.strategy.rebalance.quarter_months
-    if not catch_up_due(now, done, quarter_id(now), datetime.fromisoformat(created) if created else None, months):
+    if not catch_up_due(now, done, quarter_id(now), created, months):
         return None
     due = plan_view.kst(quarter_due(now, months)) + " KST"
     log.warning("quarterly rebalance of %s (due %s) has not run: starting it late", quarter_id(now), due)
@@ -159,18 +180,18 @@ def gather(ctx: Context, regime: Regime, use_twap: bool, now: datetime) -> Input
     return view, rules, plan, atr
 
 
-def refused(ctx: Context, st: dict[str, Any], quarter: str, force: bool) -> bool:
+def refused(ctx: Context, st: State, quarter: str, force: bool) -> bool:
     """Say why no rebalance runs now (done this quarter, or a plan still active); False when it may run."""
     if force:
         return False
-    last = st["rebalance"]
-    if last.get("last_quarter") == quarter and last.get("completed", True):
-        at = plan_view.kst(datetime.fromisoformat(last["at"])) + " KST" if last.get("at") else "?"
+    last = st.rebalance
+    if last.last_quarter == quarter and last.completed:
+        at = plan_view.kst(last.at) + " KST" if last.at else "?"
         ctx.out.say(ctx.out.t(M["done"], q=quarter, at=at))
         return True
-    active = P.active_plans(st)
+    active = st.active_plans()
     if active:
-        ctx.out.say(ctx.out.t(M["active"], plan=active[0]["plan_id"]))
+        ctx.out.say(ctx.out.t(M["active"], plan=active[0].plan_id))
         return True
     return False
 
@@ -180,7 +201,7 @@ def ratio(ctx: Context, regime: Regime) -> Decimal:
     return crypto_ratio(regime, s.risk_on_crypto_ratio, s.risk_off_crypto_ratio)
 
 
-def first_decision(ctx: Context, st: dict[str, Any]) -> tuple[Any, Any] | None:
+def first_decision(ctx: Context, st: State) -> tuple[SeasonDecision, season.SeasonInputs] | None:
     """(decision, inputs) when no regime is recorded yet — read and decided, not recorded; else None."""
     if current_regime(st) is not None:
         return None
@@ -188,7 +209,8 @@ def first_decision(ctx: Context, st: dict[str, Any]) -> tuple[Any, Any] | None:
     return season.decide(ctx, inputs, None), inputs
 
 
-def record_first_regime(ctx: Context, st: dict[str, Any], first: tuple[Any, Any], now: datetime) -> None:
+def record_first_regime(ctx: Context, st: State, first: tuple[SeasonDecision, season.SeasonInputs],
+                        now: datetime) -> None:
     decision, inputs = first
     season.record(ctx, st, decision, inputs, now)
     ctx.out.say(ctx.out.t(M["first_regime"], regime=plan_view.regime_name(ctx.out, decision.regime.value),
@@ -223,7 +245,7 @@ def dry_run(ctx: Context, use_twap: bool, now: datetime) -> int:
     plan_view.print_plan(ctx.out, plan, regime.value, ratio(ctx, regime), view.valuation.outside)
     if use_twap and plan.has_orders:
         preview = P.build_plan("dry-run", plan=plan, rules=rules, atr=atr_percentages(ctx, plan, now),
-                               settings=ctx.settings, now=now, regime=regime.value, kind="quarterly",
+                               settings=ctx.settings, now=now, regime=regime, kind="quarterly",
                                arrival={c: view.tickers[c].mid for c in view.tickers if c in rules})
         plan_view.print_twap_plan(ctx.out, preview, with_slots=True)
     ctx.out.say(ctx.out.t(M["dry"]))
@@ -233,48 +255,47 @@ def dry_run(ctx: Context, use_twap: bool, now: datetime) -> int:
 
 
 # ---- reconciliation and superseding -----------------------------------------------------------------
-def reconcile_all(ctx: Context, executor: Executor, st: dict[str, Any], now: datetime,
-                  run_id: str | None = None) -> bool:
+def reconcile_all(ctx: Context, executor: Executor, st: State, now: datetime, run_id: str | None = None) -> bool:
     """Resolve every unknown order first; False (with a message) if some are still unknown.
 
     `run_id` is the calling run's id when it has already reconciled (a --process-twap tick), so a
     "not found" is counted once per run, never twice.
     """
     run_id = run_id or f"{now.strftime('%Y%m%d%H%M%S')}-rebalance"
-    for record in list(st["orders"].values()):
-        executor.reconcile(record, record.get("plan_id"), run_id)
-    for plan, _leg, order in list(P.plans_with_unresolved(st)):
-        executor.reconcile(order, plan["plan_id"], run_id)
+    for record in list(st.orders.values()):
+        executor.reconcile(record, run_id)
+    for _plan, _leg, order in st.unresolved():
+        executor.reconcile(order, run_id)
     executor.watch_lost()
     forget_resolved(st, now)
-    unknown = [r for r in st["orders"].values() if r["status"] in UNRESOLVED] + \
-              [o for _p, _l, o in P.plans_with_unresolved(st) if o["status"] in UNRESOLVED]
+    unknown = [r for r in st.orders.values() if r.unresolved] + [o for _p, _l, o in st.unresolved() if o.unresolved]
     if unknown:
         ctx.out.say(ctx.out.t(M["pending"], n=len(unknown)))
         return False
     return True
 
 
-def forget_resolved(st: dict[str, Any], now: datetime | None = None) -> None:
+def forget_resolved(st: State, now: datetime | None = None) -> None:
     """Immediate-order records leave the state once resolved (the ledger keeps them); lost ones stay watched
-    for a day after their intent (see execution.lost_records)."""
-    def keep(r: dict[str, Any]) -> bool:
-        if r["status"] == LOST:
-            return now is None or now <= datetime.fromisoformat(r["created_at"]) + timedelta(days=2)
-        return r["status"] in (*UNRESOLVED, OPEN)
-    st["orders"] = {k: r for k, r in st["orders"].items() if keep(r)}
+    for a day after their intent (see State.lost)."""
+    def keep(r: OrderRecord) -> bool:
+        if r.status is OrderStatus.LOST:
+            return now is None or now <= r.created_at + timedelta(days=2)
+        return r.pending
+    st.orders = {k: r for k, r in st.orders.items() if keep(r)}
 
 
-def supersede(ctx: Context, executor: Executor, plan: dict[str, Any], now: datetime) -> int:
+def supersede(ctx: Context, executor: Executor, plan: TwapPlan, now: datetime) -> int:
     """Mark a running plan superseded: cancel its open orders, archive it, say so; the number cancelled."""
     cancelled = executor.cancel_open(plan)
-    for leg in plan["legs"]:
-        if leg["status"] == P.ACTIVE:
-            leg["status"] = "superseded"
-    plan.update(status="superseded", closed_at=now.isoformat(), summary=P.summary(plan))
+    for leg in plan.legs:
+        if leg.active:
+            leg.status = LegStatus.SUPERSEDED
+    plan.status, plan.closed_at = PlanStatus.SUPERSEDED, now
+    plan.summary = plan.outcome()
     ctx.ledger.archive_plan(now, plan)  # before the save: a run killed in between supersedes it again next time
     executor.session.save()
-    ctx.out.say(ctx.out.t(M["superseded"], plan=plan["plan_id"]))
+    ctx.out.say(ctx.out.t(M["superseded"], plan=plan.plan_id))
     return cancelled
 
 
@@ -301,76 +322,80 @@ def atr_percentages(ctx: Context, plan: RebalancePlan, now: datetime) -> dict[st
     return result
 
 
-def start_twap(ctx: Context, session: Any, executor: Executor, plan: RebalancePlan, rules: dict[str, MarketRules],
-               regime: Regime, *, kind: str, now: datetime, atr: dict[str, Decimal] | None = None) -> int:
-    """Save a new TWAP plan, announce it, print its schedule, and run the first due slice."""
-    from kairos.commands.twap import Tick
-
+def start_twap(ctx: Context, session: StateSession, plan: RebalancePlan, rules: dict[str, MarketRules],
+               regime: Regime, *, kind: Literal["quarterly", "season_change"], now: datetime,
+               atr: dict[str, Decimal] | None = None) -> TwapPlan | None:
+    """Save a new TWAP plan, announce it and print its schedule (the caller runs the first tick); None: no orders."""
     st = session.data
     if not plan.has_orders:
         session.save()
-        return 0
+        return None
     view = read_market(ctx)
-    plan_id = P.new_plan_id(st, "tw", now)
-    twap_plan = P.build_plan(plan_id, plan=plan, rules=rules, atr=atr or atr_percentages(ctx, plan, now), settings=ctx.settings,
-                             now=now, regime=regime.value, kind=kind, arrival={c: view.tickers[c].mid for c in rules})
-    st["plans"].append(twap_plan)
-    st["rebalance"]["plan_id"] = plan_id
+    plan_id = st.next_plan_id("tw", now)
+    twap_plan = P.build_plan(plan_id, plan=plan, rules=rules, atr=atr or atr_percentages(ctx, plan, now),
+                             settings=ctx.settings, now=now, regime=regime, kind=kind,
+                             arrival={c: view.tickers[c].mid for c in rules})
+    st.plans.append(twap_plan)
+    st.rebalance.plan_id = plan_id
     session.save()
     ctx.ledger.record_decision(now, "twap_plan", {"plan_id": plan_id, "kind": kind, "regime": regime.value,
-                                                  "legs": [{k: l[k] for k in ("target", "side", "unit", "total", "slices",
-                                                            "interval_minutes", "atr_pct")} for l in twap_plan["legs"]]})
+                                                  "legs": [{"target": l.target, "side": l.side.value, "unit": l.unit,
+                                                            "total": str(l.total), "slices": l.slices,
+                                                            "interval_minutes": l.interval_minutes,
+                                                            "atr_pct": str(l.atr_pct)} for l in twap_plan.legs]})
     plan_view.print_twap_plan(ctx.out, twap_plan, with_slots=False)
     log.info("TWAP plan %s started (%s, %s): %s", plan_id, kind, regime.value,
-             "; ".join(f"{l['target']} {l['side']} {l['total']} {l['unit']} in {l['slices']}×{l['interval_minutes']} min"
-                       for l in twap_plan["legs"]))
+             "; ".join(f"{l.target} {l.side} {l.total} {l.unit} in {l.slices}×{l.interval_minutes} min"
+                       for l in twap_plan.legs))
     alert_type = "immediate_rebalance" if kind == "season_change" else "twap_start"
     t = ctx.out.t
-    lines = [t(M["start_line"], coin=l["target"], side=t(M["buy"] if l["side"] == "BUY" else M["sell"]),
-               size=f"{fmt_krw(Decimal(l['total']))} KRW" if l["unit"] == "krw" else f"{fmt_qty(Decimal(l['total']))} {l['target']}",
-               n=l["slices"], minutes=l["interval_minutes"], atr=f"{Decimal(l['atr_pct']) * 100:.2f}")
-             for l in twap_plan["legs"]]
+    lines = [t(M["start_line"], coin=l.target, side=t(M["buy"] if l.is_buy else M["sell"]),
+               size=f"{fmt_krw(l.total)} KRW" if l.unit == "krw" else f"{fmt_qty(l.total)} {l.target}",
+               n=l.slices, minutes=l.interval_minutes, atr=f"{l.atr_pct * 100:.2f}")
+             for l in twap_plan.legs]
     kind_word = t(M["kind_" + kind]) if "kind_" + kind in M else kind
     ctx.alerts.send(alert_type, t(M["start_title"], plan=plan_id, kind=kind_word,
                                   regime=plan_view.regime_name(ctx.out, regime.value)),
                     lines, dedupe_key=f"twap_start:{plan_id}")
-    return Tick(ctx, session).run()
+    return twap_plan
 
 
-def start_season_twap(ctx: Context, session: Any, regime: Regime, now: datetime, run_id: str | None = None) -> int:
-    """A regime flip: supersede running plans and start a TWAP plan from actual holdings."""
+def start_season_twap(ctx: Context, session: StateSession, regime: Regime, now: datetime,
+                      run_id: str | None = None) -> TwapPlan | None:
+    """A regime flip: supersede running plans and save a TWAP plan from actual holdings (the caller ticks).
+
+    None when nothing was started: unknown orders first (deferred to a later tick), or nothing to trade."""
     st = session.data
     executor = Executor(ctx, session, ctx.ledger, kind="twap")
     if not reconcile_all(ctx, executor, st, now, run_id):
-        st["pending_rebalance"] = {"kind": "season_change", "regime": regime.value, "since": now.isoformat()}
+        st.pending_rebalance = PendingRebalance(kind="season_change", regime=regime, since=now)
         session.save()
         ctx.out.say(ctx.out.t(M["deferred"]))
-        return 0
+        return None
     inputs = gather(ctx, regime, True, now)  # inputs first: a failing read leaves the running plan as it was
-    st.pop("pending_rebalance", None)
-    if sum(supersede(ctx, executor, plan, now) for plan in P.active_plans(st)):
+    st.pending_rebalance = None
+    if sum(supersede(ctx, executor, plan, now) for plan in st.active_plans()):
         inputs = gather(ctx, regime, True, now)
     view, rules, plan, atr = inputs
     plan_view.print_plan(ctx.out, plan, regime.value, ratio(ctx, regime), view.valuation.outside)
     if now >= quarter_due(now, ctx.settings.strategy.rebalance.quarter_months):
         # a full rebalance after the quarter's due time is that quarter's rebalance: no second one to catch up
-        st["rebalance"] = {"last_quarter": quarter_id(now), "at": now.isoformat(), "kind": "season_change",
-                           "completed": True}
-    return start_twap(ctx, session, executor, plan, rules, regime, kind="season_change", now=now, atr=atr)
+        st.rebalance = RebalanceMark(last_quarter=quarter_id(now), at=now, kind="season_change", completed=True)
+    return start_twap(ctx, session, plan, rules, regime, kind="season_change", now=now, atr=atr)
 
 
 # ---- immediate -----------------------------------------------------------------------------------------
-def execute_now(ctx: Context, session: Any, executor: Executor, plan: RebalancePlan, rules: dict[str, MarketRules],
-                view: MarketView, now: datetime) -> int:
+def execute_now(ctx: Context, session: StateSession, executor: Executor, plan: RebalancePlan,
+                rules: dict[str, MarketRules], view: MarketView, now: datetime) -> int:
     """Sells, then buys capped by the KRW really available; every order durable and reconciled."""
     st = session.data
-    plan_id = P.new_plan_id(st, "im", now)
-    st["rebalance"]["plan_id"] = plan_id
+    plan_id = st.next_plan_id("im", now)
+    st.rebalance.plan_id = plan_id
     session.save()
     ctx.ledger.record_decision(now, "rebalance_plan", {"plan_id": plan_id, "total": plan.total,
                                                        "intents": [i.__dict__ for i in plan.intents]})
     check_installation(ctx, st, now, [i.target for i in plan.intents])  # one installation per account (exit 4)
-    sent = [submit(ctx, executor, st, plan_id, intent, intent.qty, view, rules) for intent in plan.sells]
+    sent = [submit(ctx, executor, st, plan_id, intent, intent.qty or ZERO, view, rules) for intent in plan.sells]
     if plan.buys:
         krw = ctx.client.balances().get("KRW")
         budget = (krw.available if krw else ZERO) * (1 - ctx.settings.strategy.rebalance.fee_buffer)
@@ -384,22 +409,22 @@ def execute_now(ctx: Context, session: Any, executor: Executor, plan: RebalanceP
                 continue
             sent.append(submit(ctx, executor, st, plan_id, intent, amount, fresh, rules))
     forget_resolved(st, now)
-    sent = [r for r in sent if r["status"] != "skipped"]
-    st["rebalance"]["completed"] = True
+    placed = [r for r in sent if r is not None]
+    st.rebalance.completed = True
     session.save()
-    ctx.out.say(ctx.out.t(M["finished"], n=len(sent)))
+    ctx.out.say(ctx.out.t(M["finished"], n=len(placed)))
     snapshot_and_check(ctx, read_market(ctx), current_regime(st), plan_active=False)
     t = ctx.out.t
-    lines = [t(A["rebalance_done_line"], coin=r["target"], side=side_word(t, r["side"]), status=order_word(t, r),
-               qty=r.get("executed_qty", "0"), avg=fmt_krw(to_decimal(r.get("avg_price") or "0"))) for r in sent]
-    ctx.alerts.send("quarterly_rebalance", t(A["rebalance_done_title"], plan=plan_id, n=len(sent)), lines,
+    lines = [t(A["rebalance_done_line"], coin=r.target, side=side_word(t, r.side), status=order_word(t, r.status, r.exchange_status),
+               qty=r.executed_qty, avg=fmt_krw(r.avg_price)) for r in placed]
+    ctx.alerts.send("quarterly_rebalance", t(A["rebalance_done_title"], plan=plan_id, n=len(placed)), lines,
                     dedupe_key=f"rebalance:{plan_id}")
     return 0
 
 
-def submit(ctx: Context, executor: Executor, st: dict[str, Any], plan_id: str, intent: OrderIntent, size: Decimal,
-           view: MarketView, rules: dict[str, MarketRules]) -> dict[str, Any]:
-    """Place one immediate order (MARKET + limit_price guard) through the durable executor."""
+def submit(ctx: Context, executor: Executor, st: State, plan_id: str, intent: OrderIntent, size: Decimal,
+           view: MarketView, rules: dict[str, MarketRules]) -> OrderRecord | None:
+    """Place one immediate order (MARKET + limit_price guard) through the durable executor; None: skipped."""
     if signals.stop_requested():
         raise Interrupted("SIGTERM received: stopped before the next order; the next run re-plans from holdings")
     coin, is_buy = intent.target, intent.side is Side.BUY
@@ -408,22 +433,13 @@ def submit(ctx: Context, executor: Executor, st: dict[str, Any], plan_id: str, i
         ctx.out.say(ctx.out.t(M["untrusted"], coin=coin, why=quote.problem))
         ctx.alerts.send("twap_stalled", ctx.out.t(A["untrusted_title"], coin=coin), [quote.problem or ""],
                         dedupe_key=f"untrusted:{coin}")
-        return {"target": coin, "side": intent.side.value, "status": "skipped"}
+        return None
     ticker = view.tickers[coin]
-    ask, bid = ticker.ask, ticker.bid
-    ticks = rules[coin].ticks
-    guard = guard_price(intent.side.value, ask, bid, ctx.settings.strategy.rebalance.max_slippage, ticks.round_down, ticks.round_up)
-    uoid = order_uid(st["installation"]["id"], plan_id, coin, f"{intent.side.value.lower()}-a1")
-    if uoid in st["orders"]:
-        raise StateError(f"order id {uoid} already recorded in the state file; refusing to send it twice")
-    request = OrderRequest.market_buy(coin, size, guard, uoid) if is_buy else OrderRequest.market_sell(coin, size, guard, uoid)
-    krw_value = size if is_buy else size * bid
-    executor.check_rails(request, krw_value, intent.est_krw if not is_buy else intent.amount_krw)
-    record: dict[str, Any] = {"plan_id": plan_id, "kind": "immediate"}
-    st["orders"][uoid] = record
-    executor.submit(record, request, mid=ticker.mid, plan_id=plan_id)
+    order = Slice(plan_id=plan_id, target=coin, side=intent.side, size=size, bid=ticker.bid, ask=ticker.ask,
+                  mid=ticker.mid, ticks=rules[coin].ticks, needed_krw=intent.amount_krw if is_buy else intent.est_krw)
+    record = executor.place_guarded(order, lambda r: st.orders.__setitem__(r.uoid, r))
     shown = f"{fmt_krw(size)} KRW" if is_buy else f"{fmt_qty(size)} {coin}"
     ctx.out.say(ctx.out.t(M["order"], coin=coin, side=ctx.out.t(M["buy"] if is_buy else M["sell"]), size=shown,
-                          status=record.get("exchange_status") or record["status"], qty=fmt_qty(Decimal(record.get("executed_qty") or 0)),
-                          avg=fmt_krw(Decimal(record.get("avg_price") or 0)), fee=fmt_krw(Decimal(record.get("fee") or 0))))
+                          status=record.exchange_status or record.status.value, qty=fmt_qty(record.executed_qty),
+                          avg=fmt_krw(record.avg_price), fee=fmt_krw(record.fee)))
     return record

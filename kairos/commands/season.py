@@ -5,13 +5,14 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from kairos.clock import to_ms
 from kairos.commands.common import UntrustedPrice, no_decision, quote_of
 from kairos.context import Context
 from kairos.core.season import SeasonDecision, classify, two_hundred_week_ma
 from kairos.core.types import Regime
+from kairos.engine.codec import encode
+from kairos.engine.model import Analysis, State
 from kairos.errors import ExchangeError
 
 log = logging.getLogger("kairos.season")
@@ -50,19 +51,18 @@ def decide(ctx: Context, inputs: SeasonInputs, previous: Regime | None) -> Seaso
     return classify(inputs.price, inputs.ma, ctx.settings.strategy.season_filter.band, previous)
 
 
-def record(ctx: Context, state: dict[str, Any], decision: SeasonDecision, inputs: SeasonInputs, now: datetime) -> dict[str, Any]:
+def record(ctx: Context, state: State, decision: SeasonDecision, inputs: SeasonInputs, now: datetime) -> Analysis:
     """Write the decision into the state (regime, since, last analysis) and the ledger."""
-    season = state.setdefault("season", {})
-    if decision.changed or decision.first_run or not season.get("since"):
-        season["since"] = now.isoformat()
-    season["regime"] = decision.regime.value
-    analysis = {"at": now.isoformat(), "price": str(inputs.price), "ma": str(inputs.ma), "ratio": str(decision.ratio),
-                "zone": decision.zone.value, "regime": decision.regime.value, "changed": decision.changed,
-                "previous": decision.previous.value if decision.previous else None, "weeks": inputs.weeks,
-                "upper": str(decision.upper), "lower": str(decision.lower), "reason": decision.reason("en")}
-    season["last_analysis"] = analysis
-    state.setdefault("heartbeat", {})["weekly_analysis"] = now.isoformat()
-    ctx.ledger.record_decision(now, "weekly_analysis", analysis)
+    season = state.season
+    if decision.changed or decision.first_run or season.since is None:
+        season.since = now
+    season.regime = decision.regime
+    analysis = Analysis(at=now, price=inputs.price, ma=inputs.ma, ratio=decision.ratio, zone=decision.zone.value,
+                        regime=decision.regime, changed=decision.changed, previous=decision.previous,
+                        weeks=inputs.weeks, upper=decision.upper, lower=decision.lower, reason=decision.reason("en"))
+    season.last_analysis = analysis
+    state.heartbeat["weekly_analysis"] = now
+    ctx.ledger.record_decision(now, "weekly_analysis", encode(analysis))
     log.info("weekly decision: %s (price %s, MA %s, ratio %s, %s band%s)", decision.regime.value, inputs.price,
              inputs.ma, decision.ratio, decision.zone.value,
              f", changed from {decision.previous.value}" if decision.changed and decision.previous else "")

@@ -108,12 +108,11 @@ def checks_for(ctx: Context) -> list[Callable[[], Check]]:
 
 def record_snapshot_quietly(ctx: Context) -> None:
     """Every run that reads balances records a portfolio snapshot (and checks tracking error)."""
-    from kairos import plans as P
     from kairos.commands.common import current_regime, read_market, snapshot_and_check
 
     try:
         state = ctx.state.read()
-        snapshot_and_check(ctx, read_market(ctx), current_regime(state), plan_active=bool(P.active_plans(state)))
+        snapshot_and_check(ctx, read_market(ctx), current_regime(state), plan_active=bool(state.active_plans()))
     except Exception as exc:  # the status report must come out even if the snapshot cannot be taken
         log.warning("no portfolio snapshot this run: %s", exc)
 

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from kairos.commands.common import LOCK_WAIT_SECONDS
 from kairos.commands.plan_view import kst
 from kairos.context import Context
-from kairos.money import ZERO, fmt_krw, fmt_qty
-from kairos import plans as P
+from kairos.engine import plans as P
+from kairos.engine.codec import encode
+from kairos.engine.model import CLEARABLE, FINISHED, Leg, TwapPlan
+from kairos.money import fmt_krw, fmt_qty
 
 M = {
     "title": ("✅ TWAP 상태:", "✅ TWAP status:"),
@@ -38,11 +39,11 @@ def run(ctx: Context) -> int:
     state = ctx.state.read()
     now = ctx.clock.now()
     out = ctx.out
-    active = P.active_plans(state)
-    legs = [(p, l) for p in active for l in p["legs"] if l["status"] == P.ACTIVE]
+    active = state.active_plans()
+    legs = [(p, l) for p in active for l in p.legs if l.active]
     if ctx.kill_switch:
         out.say(out.t(M["kill"], why=ctx.kill_switch))
-    if state.get("pending_rebalance"):
+    if state.pending_rebalance is not None:
         out.say(out.t(M["pending"]))
     if not active:
         out.say(out.t(M["none"]))
@@ -53,59 +54,60 @@ def run(ctx: Context) -> int:
             for line in leg_lines(ctx, plan, leg, now):
                 out.say(line)
         for plan in active:
-            out.say(out.t(M["plan"], plan=plan["plan_id"], kind=plan["kind"], regime=plan["regime"],
-                          pct=f"{P.plan_progress(plan) * 100:.1f}%", end=kst(datetime.fromisoformat(plan["end_at"])) + " KST"))
-    finished = [p for p in state.get("plans", []) if p["status"] in P.FINISHED]
+            out.say(out.t(M["plan"], plan=plan.plan_id, kind=plan.kind, regime=plan.regime.value,
+                          pct=f"{plan.progress() * 100:.1f}%", end=kst(plan.end_at) + " KST"))
+    finished = [p for p in state.plans if p.status in FINISHED]
     if finished:
-        out.say(out.t(M["finished"], items=", ".join(f"{p['plan_id']} ({P.plan_word(out.t, p['status'])})"
-                                                     for p in finished)))
+        out.say(out.t(M["finished"], items=", ".join(f"{p.plan_id} ({P.plan_word(out.t, p.status)})" for p in finished)))
         for plan in finished[-3:]:  # the most recent ones in full: what each coin got, at what cost
-            out.say(f"  {plan['plan_id']}:")
+            out.say(f"  {plan.plan_id}:")
             for line in P.summary_lines(out.t, plan):
                 out.say("  " + line)
-    out.emit({"kill_switch": ctx.kill_switch, "pending_rebalance": state.get("pending_rebalance"),
-              "active_legs": len(legs), "plans": [plan_data(p, now) for p in state.get("plans", [])]})
+    out.emit({"kill_switch": ctx.kill_switch, "pending_rebalance": encode(state.pending_rebalance),
+              "active_legs": len(legs), "plans": [plan_data(p, now) for p in state.plans]})
     return 0
 
 
-def leg_lines(ctx: Context, plan: dict[str, Any], leg: dict[str, Any], now: datetime) -> list[str]:
+def leg_lines(ctx: Context, plan: TwapPlan, leg: Leg, now: datetime) -> list[str]:
     out = ctx.out
-    total = Decimal(leg["total"])
-    remaining = P.leg_remaining(leg)
-    pct = f"{(1 - remaining / total) * 100:.1f}%" if total > 0 else "100.0%"
-    side = out.t(M["buy"] if leg["side"] == "BUY" else M["sell"])
-    lines = [out.t(M["leg"], coin=leg["target"], pct=pct, used=leg["slots_used"], slices=leg["slices"], side=side)]
-    if leg["unit"] == "krw":
+    remaining = leg.remaining()
+    pct = f"{(1 - remaining / leg.total) * 100:.1f}%"
+    side = out.t(M["buy"] if leg.is_buy else M["sell"])
+    lines = [out.t(M["leg"], coin=leg.target, pct=pct, used=leg.slots_used, slices=leg.slices, side=side)]
+    if leg.unit == "krw":
         lines.append(out.t(M["left_krw"], krw=fmt_krw(remaining)))
     else:
-        krw = remaining * Decimal(leg["est_krw"]) / total if total > 0 else ZERO
-        lines.append(out.t(M["left_qty"], krw=fmt_krw(krw), qty=fmt_qty(remaining), coin=leg["target"]))
-    hours = max((datetime.fromisoformat(leg["end_at"]) - now).total_seconds() / 3600, 0)
-    lines.append(out.t(M["left_time"], hours=f"{hours:.1f}"))
-    qty, krw_done, _fee = P.leg_fill_stats(leg)
+        krw = remaining * leg.est_krw / leg.total
+        lines.append(out.t(M["left_qty"], krw=fmt_krw(krw), qty=fmt_qty(remaining), coin=leg.target))
+    lines.append(out.t(M["left_time"], hours=f"{hours_left(leg, now):.1f}"))
+    qty, krw_done, _fee = leg.fill_stats()
     if qty > 0:
-        cost = P.leg_cost_bps(plan, leg)
+        cost = plan.cost_bps(leg)
         lines.append(out.t(M["avg"], avg=fmt_krw(krw_done / qty), bps=cost if cost is not None else "-"))
-    if leg.get("waiting"):
-        lines.append(out.t(M["wait"], why=leg["waiting"]["why"]))
-    unknown = len(P.leg_unresolved(leg))
+    if leg.waiting is not None:
+        lines.append(out.t(M["wait"], why=leg.waiting.why))
+    unknown = len(leg.unresolved())
     if unknown:
         lines.append(out.t(M["unknown"], n=unknown))
     return lines
 
 
-def plan_data(plan: dict[str, Any], now: datetime) -> dict[str, Any]:
+def hours_left(leg: Leg, now: datetime) -> float:
+    return max((leg.end_at - now).total_seconds() / 3600, 0)
+
+
+def plan_data(plan: TwapPlan, now: datetime) -> dict[str, Any]:
     legs = []
-    for leg in plan["legs"]:
-        qty, krw, fee = P.leg_fill_stats(leg)
-        legs.append({"target": leg["target"], "side": leg["side"], "unit": leg["unit"], "total": leg["total"],
-                     "filled": P.leg_filled(leg), "remaining": P.leg_remaining(leg), "slices": leg["slices"],
-                     "slices_done": leg["slots_used"], "interval_minutes": leg["interval_minutes"], "status": leg["status"],
-                     "end_at": leg["end_at"], "hours_left": round(max((datetime.fromisoformat(leg["end_at"]) - now).total_seconds() / 3600, 0), 2),
-                     "avg_price": (krw / qty) if qty else None, "fee_krw": fee, "cost_bps": P.leg_cost_bps(plan, leg),
-                     "waiting": leg.get("waiting"), "unresolved_orders": len(P.leg_unresolved(leg))})
-    return {"plan_id": plan["plan_id"], "status": plan["status"], "kind": plan["kind"], "regime": plan["regime"],
-            "progress": P.plan_progress(plan), "start_at": plan["start_at"], "end_at": plan["end_at"], "legs": legs}
+    for leg in plan.legs:
+        qty, krw, fee = leg.fill_stats()
+        legs.append({"target": leg.target, "side": leg.side.value, "unit": leg.unit, "total": leg.total,
+                     "filled": leg.filled(), "remaining": leg.remaining(), "slices": leg.slices,
+                     "slices_done": leg.slots_used, "interval_minutes": leg.interval_minutes,
+                     "status": leg.status.value, "end_at": leg.end_at, "hours_left": round(hours_left(leg, now), 2),
+                     "avg_price": (krw / qty) if qty else None, "fee_krw": fee, "cost_bps": plan.cost_bps(leg),
+                     "waiting": encode(leg.waiting), "unresolved_orders": len(leg.unresolved())})
+    return {"plan_id": plan.plan_id, "status": plan.status.value, "kind": plan.kind, "regime": plan.regime.value,
+            "progress": plan.progress(), "start_at": plan.start_at, "end_at": plan.end_at, "legs": legs}
 
 
 def clear_failed(ctx: Context) -> int:
@@ -113,23 +115,21 @@ def clear_failed(ctx: Context) -> int:
     now = ctx.clock.now()
     with ctx.state.locked(wait_seconds=LOCK_WAIT_SECONDS) as session:
         st = session.data
-        clearable = [p for p in st["plans"] if p["status"] in P.CLEARABLE]
-        kept = [p for p in clearable if any(P.leg_unresolved(l) for l in p["legs"])]
+        clearable = [p for p in st.plans if p.status in CLEARABLE]
+        kept = [p for p in clearable if any(l.unresolved() for l in p.legs)]
         removed = [p for p in clearable if p not in kept]
         for plan in removed:
             ctx.ledger.archive_plan(now, plan)
-        st["plans"] = [p for p in st["plans"] if p not in removed]
-        gone = {p["plan_id"] for p in removed}
-        st["notices"] = {k: v for k, v in st.get("notices", {}).items() if not set(k.split(":")) & gone}
+        st.plans = [p for p in st.plans if p not in removed]
+        st.forget_notices({p.plan_id for p in removed})
         session.save()
     out = ctx.out
     if removed:
-        out.say(out.t(M["cleared"], items=", ".join(f"{p['plan_id']} ({P.plan_word(out.t, p['status'])})"
-                                                    for p in removed)))
+        out.say(out.t(M["cleared"], items=", ".join(f"{p.plan_id} ({P.plan_word(out.t, p.status)})" for p in removed)))
     else:
         out.say(out.t(M["nothing"]))
     if kept:
-        out.say(out.t(M["kept"], items=", ".join(p["plan_id"] for p in kept)))
-    out.emit({"removed": [{"plan_id": p["plan_id"], "status": p["status"]} for p in removed],
-              "kept": [p["plan_id"] for p in kept]})
+        out.say(out.t(M["kept"], items=", ".join(p.plan_id for p in kept)))
+    out.emit({"removed": [{"plan_id": p.plan_id, "status": p.status.value} for p in removed],
+              "kept": [p.plan_id for p in kept]})
     return 0

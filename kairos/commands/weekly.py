@@ -11,7 +11,7 @@ from kairos.context import Context
 from kairos.core.allocation import crypto_ratio
 from kairos.core.season import SeasonDecision
 from kairos.money import fmt_krw, fmt_pct
-from kairos import plans as P
+from kairos.commands.rebalance import catch_up, run_tick, start_season_twap
 
 M = {
     "title": ("📊 주간 시장 계절 분석 ({coin}/KRW)", "📊 Weekly market season analysis ({coin}/KRW)"),
@@ -52,9 +52,8 @@ def run(ctx: Context) -> int:
         session.save()
         show(ctx, decision, inputs)
         emit(ctx, decision, inputs, saved=True)
-        snapshot_and_check(ctx, read_market(ctx), decision.regime, plan_active=bool(P.active_plans(session.data)))
+        snapshot_and_check(ctx, read_market(ctx), decision.regime, plan_active=bool(session.data.active_plans()))
         announce(ctx, decision, inputs)
-        from kairos.commands.rebalance import catch_up, start_season_twap
         if not decision.changed:
             late = catch_up(ctx, session, now)  # a quarterly rebalance that was due and has not run
             return 0 if late is None else late
@@ -63,7 +62,8 @@ def run(ctx: Context) -> int:
             late = catch_up(ctx, session, now)
             return 0 if late is None else late
         ctx.out.say(ctx.out.t(M["rebalance"]))
-        return start_season_twap(ctx, session, decision.regime, now)
+        started = start_season_twap(ctx, session, decision.regime, now)
+        return run_tick(ctx, session) if started is not None else 0
 
 
 def show(ctx: Context, d: SeasonDecision, inputs: season.SeasonInputs) -> None:

@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Callable, Hashable, Mapping, Sequence
 
 from kairos.core.twap import slippage_bps
+from kairos.core.types import Side
 
 ZERO, ONE = Decimal(0), Decimal(1)
 DAYS_PER_YEAR = Decimal(365)  # crypto trades every day
@@ -296,7 +297,7 @@ def arrival_bps(fills: Sequence[Fill], arrival: Mapping[str, Decimal]) -> Decima
         reference = arrival.get(coin)
         if qty <= 0 or krw <= 0 or reference is None or reference <= 0:
             continue
-        total += slippage_bps(side, reference, krw / qty) * krw
+        total += slippage_bps(Side(side), reference, krw / qty) * krw
         weight += krw
     return (total / weight).quantize(BPS) if weight > 0 else None
 

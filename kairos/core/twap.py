@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 
+from kairos.core.types import Side
 from kairos.money import ZERO, round_down
 
 
@@ -101,13 +102,13 @@ def min_qty_for(min_krw: Decimal, price: Decimal, qty_unit: Decimal) -> Decimal:
     return units * qty_unit
 
 
-def min_slice(side: str, min_krw: Decimal, qty_unit: Decimal, price: Decimal) -> Decimal:
+def min_slice(side: Side, min_krw: Decimal, qty_unit: Decimal, price: Decimal) -> Decimal:
     """The smallest useful slice in the leg's unit (KRW for buys, coin for sells).
 
     A market buy smaller than one quantity unit fills nothing (CANCELED_UNDER_PRODUCT_UNIT), so a
     buy needs max(min order, one unit at the price); a sell needs the minimum order's worth of coin.
     """
-    if side == "BUY":
+    if side == Side.BUY:
         return max(min_krw, (qty_unit * price).to_integral_value(rounding=ROUND_CEILING))
     return min_qty_for(min_krw, price, qty_unit)
 
@@ -122,11 +123,11 @@ def fit_to_available(size: Decimal, available: Decimal, unit: Decimal, min_size:
     return shrunk, False
 
 
-def slippage_bps(side: str, reference: Decimal, average: Decimal) -> Decimal:
+def slippage_bps(side: Side, reference: Decimal, average: Decimal) -> Decimal:
     """Execution cost vs a reference price in bps: positive = paid more (buy) / received less (sell)."""
     if reference <= 0 or average <= 0:
         return ZERO
-    diff = (average - reference) if side == "BUY" else (reference - average)
+    diff = (average - reference) if side == Side.BUY else (reference - average)
     return (diff / reference * 10000).quantize(Decimal("0.01"))
 
 

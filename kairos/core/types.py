@@ -3,15 +3,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 
 
-class Regime(str, Enum):
+class Word(StrEnum):
+    """An enum whose members are their text: equal to it, hashed like it (a dict keyed by the text finds
+    the member), and printed as it (`f"{Side.BUY}"` is `BUY`)."""
+
+    __hash__ = str.__hash__
+
+
+class Regime(Word):
     RISK_ON = "risk_on"
     RISK_OFF = "risk_off"
 
 
-class Side(str, Enum):
+class Side(Word):
     BUY = "BUY"
     SELL = "SELL"
 

@@ -24,17 +24,19 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Callable
 
 from kairos import crashpoints
+from kairos.binding import order_uid
 from kairos.clock import KST, to_ms
-from kairos.coinone.models import Order, OrderRequest
-from kairos.core.twap import slippage_bps
+from kairos.coinone.models import OrderRequest, TickTable
+from kairos.core.types import Side
+from kairos.engine.model import OrderRecord, OrderStatus, State, TwapPlan
 from kairos.errors import (
     AuthError, DuplicateOrderId, ExchangeError, InsufficientBalance, OrderNotFound, RequestRejected,
-    SafetyStop, TemporaryExchangeError,
+    SafetyStop, StateError, TemporaryExchangeError,
 )
-from kairos.money import ZERO, fmt_krw, to_decimal
+from kairos.money import ZERO, fmt_krw
 from kairos.notify.texts import A, side_word
 
 if TYPE_CHECKING:
@@ -44,14 +46,37 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("kairos.execution")
 
-UNRESOLVED = ("intent", "unknown", "submitted")
-OPEN = "open"
-LOST = "lost"
 HISTORY_PAGES = 5  # completed-order pages (100 rows each) read before giving up on proving absence
 
 
 class CeilingBreached(SafetyStop):
     """A leg would execute more than its total (exit 4): what the exchange says it filled + the order > total."""
+
+
+class RailRefused(SafetyStop):
+    """A safety rail (kill switch, per-order or per-day cap, notional sanity) refused an order before its intent."""
+
+
+@dataclass(frozen=True)
+class Slice:
+    """One guarded market order to place: what, how much (KRW for a buy, coin for a sell), at which book."""
+
+    plan_id: str
+    target: str
+    side: Side
+    size: Decimal
+    bid: Decimal
+    ask: Decimal
+    mid: Decimal
+    ticks: TickTable
+    slot: int = 0
+    attempt: int = 1
+    slots_to: int | None = None  # TWAP: the slots this order uses once accepted
+    needed_krw: Decimal | None = None  # what the plan still needs (the notional rail); None: not checked
+
+    @property
+    def krw_value(self) -> Decimal:
+        return self.size if self.side is Side.BUY else self.size * self.bid
 
 
 @dataclass
@@ -90,137 +115,165 @@ class Executor:
         self._evidence: dict[str, tuple[datetime, Evidence]] = {}
         self._known: set[str] | None = None
 
+    @property
+    def state(self) -> State:
+        return self.session.data
+
+    # ---- the one guarded-order sequence ----------------------------------------------------------
+    def user_order_id(self, plan_id: str, coin: str, slot: int, attempt: int) -> str:
+        """The deterministic user_order_id of an order: installation, plan, coin, slot and attempt."""
+        installation = self.state.installation
+        if installation is None:
+            raise StateError("the state file has no installation id; no order can be named (run under the lock)")
+        return order_uid(installation.id, plan_id, coin, f"s{slot:03d}-a{attempt}")
+
+    def place_guarded(self, order: Slice, add: Callable[[OrderRecord], None],
+                      before_intent: Callable[[], None] | None = None) -> OrderRecord:
+        """Guard price → user_order_id → request → safety rails → `before_intent()` → intent record (`add`
+        puts it in the state) → submit. Every refusal comes before the intent is written."""
+        guard = guard_price(order.side, order.ask, order.bid, self.ctx.settings.strategy.rebalance.max_slippage,
+                            order.ticks.round_down, order.ticks.round_up)
+        uoid = self.user_order_id(order.plan_id, order.target, order.slot, order.attempt)
+        if any(r.uoid == uoid for _, r in self.state.records()):
+            raise StateError(f"order id {uoid} already recorded in the state file; refusing to send it twice")
+        request = (OrderRequest.market_buy(order.target, order.size, guard, uoid) if order.side is Side.BUY
+                   else OrderRequest.market_sell(order.target, order.size, guard, uoid))
+        self.check_rails(request, order.krw_value, order.needed_krw)
+        if before_intent is not None:
+            before_intent()
+        record = OrderRecord(uoid=uoid, target=order.target, side=order.side, status=OrderStatus.INTENT,
+                             created_at=self.clock.now(), amount_krw=request.amount, qty=request.qty,
+                             limit_price=request.limit_price, mid=order.mid, slot=order.slot, attempt=order.attempt,
+                             slots_to=order.slots_to, kind="twap" if self.kind == "twap" else "immediate",
+                             plan_id=order.plan_id)
+        add(record)
+        return self.submit(record, request)
+
     # ---- safety ------------------------------------------------------------------------------
     def check_rails(self, request: OrderRequest, krw_value: Decimal, still_needed_krw: Decimal | None) -> None:
         """Kill switch, per-order cap, per-day cap, notional sanity; SafetyStop before any write."""
         trading = self.ctx.settings.trading
         reason = self.ctx.kill_switch
         if reason:
-            raise SafetyStop(f"kill switch active ({reason}): no new orders")
+            raise RailRefused(f"kill switch active ({reason}): no new orders")
         if krw_value > trading.max_order_krw:
-            raise SafetyStop(f"{request.target} {request.side} of {krw_value:,.0f} KRW exceeds trading.max_order_krw "
+            raise RailRefused(f"{request.target} {request.side} of {krw_value:,.0f} KRW exceeds trading.max_order_krw "
                              f"({trading.max_order_krw:,.0f} KRW); order refused")
         start, end = day_bounds(self.clock.now())
         today = self.ledger.traded_krw(start, end)
         if today + krw_value > trading.max_daily_krw:
-            raise SafetyStop(f"{request.target} {request.side} of {krw_value:,.0f} KRW would bring today's traded total "
+            raise RailRefused(f"{request.target} {request.side} of {krw_value:,.0f} KRW would bring today's traded total "
                              f"to {today + krw_value:,.0f} KRW, above trading.max_daily_krw ({trading.max_daily_krw:,.0f}); refused")
         if still_needed_krw is not None:
             limit = still_needed_krw * (1 + trading.notional_tolerance)
             if krw_value > limit:
-                raise SafetyStop(f"{request.target} {request.side} of {krw_value:,.0f} KRW exceeds what its plan still needs "
+                raise RailRefused(f"{request.target} {request.side} of {krw_value:,.0f} KRW exceeds what its plan still needs "
                                  f"({still_needed_krw:,.0f} KRW + {trading.notional_tolerance:%} tolerance); refused")
 
     # ---- submission ---------------------------------------------------------------------------
-    def submit(self, record: dict[str, Any], request: OrderRequest, *, mid: Decimal, plan_id: str | None) -> dict[str, Any]:
-        """Write the intent, place the order, read its result; the record is updated in place and saved."""
-        now = self.clock.now()
-        record.update(uoid=request.user_order_id, target=request.target, side=request.side, status="intent",
-                      amount_krw=_s(request.amount), qty=_s(request.qty), limit_price=_s(request.limit_price),
-                      mid=_s(mid), created_at=now.isoformat(), not_found=0)
+    def submit(self, record: OrderRecord, request: OrderRequest) -> OrderRecord:
+        """Save the intent, place the order, read its result; the record is updated in place and saved."""
         crashpoints.hit("intent.before")
         self.session.save()
-        self._ledger_row(record, plan_id)
+        self._ledger_row(record)
         crashpoints.hit("intent.after")
         try:
             order_id = self.client.place_order(request)
         except DuplicateOrderId:
-            record["status"] = "unknown"  # the id was used: the order may exist, reconcile by uoid
+            record.status = OrderStatus.UNKNOWN  # the id was used: the order may exist, reconcile by uoid
         except TemporaryExchangeError as exc:
             if exc.code:  # Coinone answered with an error code (4, 405): the order was refused, not lost
-                record.update(status="rejected", error=str(exc), error_code=exc.code, temporary=True)
+                record.status, record.error, record.error_code, record.temporary = OrderStatus.REJECTED, str(exc), exc.code, True
             else:
                 log.warning("order %s: result unknown (%s); will reconcile by user_order_id", request.user_order_id, exc)
-                record["status"] = "unknown"
+                record.status = OrderStatus.UNKNOWN
         except RequestRejected as exc:  # 103, 105, 107, 108, 109, 161-167, 306-311 …: proves it was not placed
-            record.update(status="rejected", error=str(exc), error_code=exc.code,
-                          insufficient=isinstance(exc, InsufficientBalance))
+            record.status, record.error, record.error_code = OrderStatus.REJECTED, str(exc), exc.code
+            record.insufficient = isinstance(exc, InsufficientBalance)
         except AuthError as exc:  # the request was not accepted at all; a human must fix the keys
-            record.update(status="rejected", error=str(exc), error_code=exc.code)
+            record.status, record.error, record.error_code = OrderStatus.REJECTED, str(exc), exc.code
             self.session.save()
-            self._ledger_row(record, plan_id)
+            self._ledger_row(record)
             raise
         except ExchangeError as exc:  # an unreadable answer or an unmapped code: it may exist; look it up later
             log.warning("order %s: answer does not prove it was refused (%s); will reconcile by user_order_id",
                         request.user_order_id, exc)
-            record["status"] = "unknown"
+            record.status = OrderStatus.UNKNOWN
         else:
             crashpoints.hit("order.placed")
-            record.update(status="submitted", order_id=order_id)
+            record.status, record.order_id = OrderStatus.SUBMITTED, order_id
         self.session.save()
-        self._ledger_row(record, plan_id)
+        self._ledger_row(record)
         log.info("order %s: %s %s %s (limit %s) → %s%s", request.user_order_id, request.side, request.target,
                  f"{request.amount} KRW" if request.amount is not None else f"qty {request.qty}", request.limit_price,
-                 record["status"], f" ({record.get('error')})" if record.get("error") else "")
-        if record["status"] == "submitted":
-            self.refresh(record, plan_id)
+                 record.status.value, f" ({record.error})" if record.error else "")
+        if record.status is OrderStatus.SUBMITTED:
+            self.refresh(record)
         return record
 
-    def refresh(self, record: dict[str, Any], plan_id: str | None) -> None:
+    def refresh(self, record: OrderRecord) -> None:
         """Read the order's result by id (or user_order_id) and store its fills."""
         try:
-            if record.get("order_id"):
-                order = self.client.order_detail(record["target"], order_id=record["order_id"])
+            if record.order_id:
+                order = self.client.order_detail(record.target, order_id=record.order_id)
             else:
-                order = self.client.order_detail(record["target"], user_order_id=record["uoid"])
+                order = self.client.order_detail(record.target, user_order_id=record.uoid)
         except OrderNotFound:
             self._not_found(record)
         except AuthError:
             raise
         except ExchangeError as exc:  # 107, 313, an unmapped code, a 5xx, a cut-off body: not an answer
-            log.warning("order %s: detail not usable (%s); left unresolved, checked again next run", record["uoid"], exc)
+            log.warning("order %s: detail not usable (%s); left unresolved, checked again next run", record.uoid, exc)
             return
         else:
-            apply_fills(record, order)
-            log.info("order %s (%s): %s, executed %s %s for %s KRW, avg %s, fee %s KRW", record["uoid"], order.order_id,
-                     order.status, order.executed_qty, record["target"], order.executed_krw,
+            record.apply(order)
+            log.info("order %s (%s): %s, executed %s %s for %s KRW, avg %s, fee %s KRW", record.uoid, order.order_id,
+                     order.status, order.executed_qty, record.target, order.executed_krw,
                      order.average_executed_price, order.fee)
         # ledger first: a run that dies in between leaves the state unresolved, so the next run repeats both
-        self._ledger_row(record, plan_id)
+        self._ledger_row(record)
         self.session.save()
 
-    def reconcile(self, record: dict[str, Any], plan_id: str | None, run_id: str) -> None:
+    def reconcile(self, record: OrderRecord, run_id: str) -> None:
         """Resolve an intent/unknown/open record; a "not found" counts at most once per run."""
-        if record.get("status") not in (*UNRESOLVED, OPEN):
+        if not record.pending:
             return
-        if record.get("status") != "submitted" and record.get("checked_run") == run_id:
+        if record.status is not OrderStatus.SUBMITTED and record.checked_run == run_id:
             return
-        record["checked_run"] = run_id
-        self.refresh(record, plan_id)
+        record.checked_run = run_id
+        self.refresh(record)
 
-    def _not_found(self, record: dict[str, Any]) -> None:
-        if record.get("order_id"):
-            record["status"] = "unknown"  # the exchange gave us an id, so it exists: never declare it lost
-            return
-        record["not_found"] = int(record.get("not_found", 0)) + 1
-        record["status"] = "unknown"
-        created = datetime.fromisoformat(record["created_at"])
+    def _not_found(self, record: OrderRecord) -> None:
+        record.status = OrderStatus.UNKNOWN
+        if record.order_id:
+            return  # the exchange gave us an id, so it exists: never declare it lost
+        record.not_found += 1
         ex = self.ctx.settings.execution
-        waited = self.clock.now() - created
-        if waited < timedelta(minutes=ex.lost_after_minutes) or record["not_found"] < ex.lost_order_checks:
+        waited = self.clock.now() - record.created_at
+        if waited < timedelta(minutes=ex.lost_after_minutes) or record.not_found < ex.lost_order_checks:
             log.warning("order %s not found on the exchange yet (%d answers, %d min since its intent); still unresolved",
-                        record["uoid"], record["not_found"], int(waited.total_seconds() // 60))
+                        record.uoid, record.not_found, int(waited.total_seconds() // 60))
             return
         try:
-            evidence = self.evidence(record["target"], created)
+            evidence = self.evidence(record.target, record.created_at)
         except AuthError:
             raise
         except ExchangeError as exc:  # the lists could not be read: nothing is proven, so nothing is lost
-            log.warning("order %s: the account's order lists are unavailable (%s); still unresolved", record["uoid"], exc)
+            log.warning("order %s: the account's order lists are unavailable (%s); still unresolved", record.uoid, exc)
             return
-        if record["uoid"] in evidence.uoids:  # the lists know it although detail did not: adopt it by its id
-            record["order_id"] = evidence.uoids[record["uoid"]]
-            log.warning("order %s found in the account's order lists as %s", record["uoid"], record["order_id"])
+        if record.uoid in evidence.uoids:  # the lists know it although detail did not: adopt it by its id
+            record.order_id = evidence.uoids[record.uoid]
+            log.warning("order %s found in the account's order lists as %s", record.uoid, record.order_id)
             return
         if evidence.unexplained or not evidence.complete:
             log.warning("order %s: not found by user_order_id, but %s on %s cannot be told apart from it; "
-                        "still unresolved", record["uoid"],
+                        "still unresolved", record.uoid,
                         f"{len(evidence.unexplained)} unknown order(s)" if evidence.unexplained else "a long history",
-                        record["target"])
+                        record.target)
             return
-        record.update(status=LOST, lost_at=self.clock.now().isoformat())
+        record.status, record.lost_at = OrderStatus.LOST, self.clock.now()
         log.warning("order %s declared lost: not found by user_order_id after %d min, and not in the account's "
-                    "active or completed orders of %s", record["uoid"], int(waited.total_seconds() // 60), record["target"])
+                    "active or completed orders of %s", record.uoid, int(waited.total_seconds() // 60), record.target)
 
     # ---- what the account's order lists say ----------------------------------------------------
     def evidence(self, target: str, since: datetime) -> Evidence:
@@ -261,61 +314,61 @@ class Executor:
     def known_order_ids(self) -> set[str]:
         """Every exchange order id this installation has recorded (state file and ledger)."""
         if self._known is None:
-            ids = {r.get("order_id") for r in all_records(self.session.data)}
+            ids = {r.order_id for _, r in self.state.records()}
             ids |= self.ledger.order_ids()
             self._known = {i for i in ids if i}
         return self._known
 
-    def watch_lost(self) -> list[dict[str, Any]]:
+    def watch_lost(self) -> list[OrderRecord]:
         """Re-read the order lists once per market that has lost records still watched; adopt late orders.
 
         Returns the adopted records (already refreshed, logged and alerted once each).
         """
         now = self.clock.now()
         grace = timedelta(minutes=self.ctx.settings.execution.expiry_grace_minutes)
-        watched: dict[str, list[tuple[dict[str, Any], str | None]]] = {}
-        for plan_id, record, until in lost_records(self.session.data):
-            if until is None or now <= until + grace:
-                watched.setdefault(record["target"], []).append((record, plan_id))
+        watched: dict[str, list[OrderRecord]] = {}
+        for _plan_id, record, until in self.state.lost():
+            if now <= until + grace:
+                watched.setdefault(record.target, []).append(record)
         adopted = []
         for target, records in watched.items():
-            since = min(datetime.fromisoformat(r["created_at"]) for r, _ in records)
+            since = min(r.created_at for r in records)
             try:
                 evidence = self.evidence(target, since)
             except ExchangeError as exc:
                 log.warning("lost-order watch on %s skipped this run (%s)", target, exc)
                 continue
-            for record, plan_id in records:
-                order_id = evidence.uoids.get(record["uoid"])
+            for record in records:
+                order_id = evidence.uoids.get(record.uoid)
                 if order_id is None:
                     continue
-                record.update(status="unknown", order_id=order_id, late=True)
-                self.refresh(record, plan_id)
+                record.status, record.order_id, record.late = OrderStatus.UNKNOWN, order_id, True
+                self.refresh(record)
                 adopted.append(record)
-                log.warning("late order adopted: %s (%s) executed %s %s", record["uoid"], order_id,
-                            record.get("executed_qty"), record["target"])
+                log.warning("late order adopted: %s (%s) executed %s %s", record.uoid, order_id,
+                            record.executed_qty, record.target)
                 t = self.ctx.out.t
-                self.ctx.alerts.send("critical_risk", t(A["late_title"], uoid=record["uoid"]),
-                                     [t(A["late_line"], coin=record["target"], side=side_word(t, record["side"]),
-                                        qty=record.get("executed_qty", "0"),
-                                        krw=fmt_krw(to_decimal(record.get("executed_krw", "0"))))],
-                                     dedupe_key=f"late_order:{record['uoid']}")
+                self.ctx.alerts.send("critical_risk", t(A["late_title"], uoid=record.uoid),
+                                     [t(A["late_line"], coin=record.target, side=side_word(t, record.side),
+                                        qty=record.executed_qty, krw=fmt_krw(record.executed_krw))],
+                                     dedupe_key=f"late_order:{record.uoid}")
         return adopted
 
-    def cancel_open(self, plan: dict[str, Any]) -> int:
+    def cancel_open(self, plan: TwapPlan) -> int:
         """Cancel every open order of a plan by order id and reconcile it (fills kept); the number cancelled."""
-        return sum(self.cancel_record(record, plan["plan_id"]) for leg in plan["legs"] for record in leg["orders"]
-                   if record.get("status") == OPEN and record.get("order_id"))
+        return sum(self.cancel_record(record) for _, record in plan.records()
+                   if record.status is OrderStatus.OPEN and record.order_id)
 
-    def cancel_record(self, record: dict[str, Any], plan_id: str | None) -> bool:
+    def cancel_record(self, record: OrderRecord) -> bool:
         """Cancel one open order by its order id, then reconcile it; True when the cancel was accepted."""
+        assert record.order_id is not None
         try:
-            self.client.cancel_order(record["target"], order_id=record["order_id"])
+            self.client.cancel_order(record.target, order_id=record.order_id)
             accepted = True
         except ExchangeError as exc:  # 116/117: it filled or was cancelled meanwhile; the refresh tells
-            log.warning("cancel of %s: %s", record["uoid"], exc)
+            log.warning("cancel of %s: %s", record.uoid, exc)
             accepted = False
-        self.refresh(record, plan_id)
+        self.refresh(record)
         return accepted
 
     # ---- the hard ceiling -----------------------------------------------------------------------------
@@ -326,62 +379,26 @@ class Executor:
             raise CeilingBreached(f"{what}: the exchange reports {executed} executed; another {size} would exceed the "
                                   f"planned total {total} by more than {tolerance}; no order sent")
 
-    def _ledger_row(self, record: dict[str, Any], plan_id: str | None) -> None:
-        now = self.clock.now().isoformat()
+    def _ledger_row(self, record: OrderRecord) -> None:
+        now = self.clock.now()
         self.ledger.upsert_order({
-            "user_order_id": record["uoid"], "created_at": record.get("created_at", now), "updated_at": now,
-            "plan_id": plan_id, "kind": record.get("kind", self.kind), "target": record["target"], "side": record["side"],
-            "order_type": "MARKET", "amount_krw": record.get("amount_krw"), "qty": record.get("qty"),
-            "limit_price": record.get("limit_price"), "mid_price": record.get("mid"), "order_id": record.get("order_id"),
-            "status": record["status"], "executed_qty": record.get("executed_qty", "0"),
-            "executed_krw": record.get("executed_krw", "0"), "avg_price": record.get("avg_price", "0"),
-            "fee": record.get("fee", "0"), "slippage_bps": record.get("slippage_bps"),
+            "user_order_id": record.uoid, "created_at": record.created_at.isoformat(), "updated_at": now.isoformat(),
+            "plan_id": record.plan_id, "kind": record.kind or self.kind, "target": record.target,
+            "side": record.side.value, "order_type": "MARKET", "amount_krw": _s(record.amount_krw), "qty": _s(record.qty),
+            "limit_price": _s(record.limit_price), "mid_price": _s(record.mid), "order_id": record.order_id,
+            "status": record.status.value, "executed_qty": str(record.executed_qty),
+            "executed_krw": str(record.executed_krw), "avg_price": str(record.avg_price), "fee": str(record.fee),
+            "slippage_bps": _s(record.slippage_bps),
         })
-
-
-def apply_fills(record: dict[str, Any], order: Order) -> None:
-    """Copy an order's execution into its record; terminal orders become `done`, open ones `open`."""
-    record.update(order_id=order.order_id, exchange_status=order.status, executed_qty=str(order.executed_qty),
-                  executed_krw=str(order.executed_krw), avg_price=str(order.average_executed_price), fee=str(order.fee),
-                  status=OPEN if order.is_open else "done")
-    mid = Decimal(record.get("mid") or 0)
-    if order.executed_qty > 0 and mid > 0:
-        record["slippage_bps"] = str(slippage_bps(record["side"], mid, order.average_executed_price))
-
-
-def all_records(state: dict[str, Any]) -> Iterable[dict[str, Any]]:
-    """Every order record in the state: TWAP leg orders and immediate orders."""
-    for plan in state.get("plans", []):
-        for leg in plan["legs"]:
-            yield from leg["orders"]
-    yield from state.get("orders", {}).values()
-
-
-def lost_records(state: dict[str, Any]) -> Iterable[tuple[str | None, dict[str, Any], datetime | None]]:
-    """(plan id, record, until) for every lost record: until = its plan's end (immediate: intent + 1 day)."""
-    for plan in state.get("plans", []):
-        end = datetime.fromisoformat(plan["end_at"])
-        for leg in plan["legs"]:
-            for record in leg["orders"]:
-                if record.get("status") == LOST:
-                    yield plan["plan_id"], record, end
-    for record in state.get("orders", {}).values():
-        if record.get("status") == LOST:
-            yield record.get("plan_id"), record, datetime.fromisoformat(record["created_at"]) + timedelta(days=1)
-
-
-def executed(record: dict[str, Any], unit: str) -> Decimal:
-    """What an order record filled, in the leg's unit ("krw" for buys, "qty" for sells)."""
-    return Decimal(record.get("executed_krw" if unit == "krw" else "executed_qty") or 0)
 
 
 def _s(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-def guard_price(side: str, best_ask: Decimal, best_bid: Decimal, max_slippage: Decimal,
+def guard_price(side: Side, best_ask: Decimal, best_bid: Decimal, max_slippage: Decimal,
                 round_down: Callable[[Decimal], Decimal], round_up: Callable[[Decimal], Decimal]) -> Decimal:
     """The MARKET order's limit_price: a ceiling above the ask for buys, a floor below the bid for sells."""
-    if side == "BUY":
+    if side is Side.BUY:
         return round_down(best_ask * (1 + max_slippage))
     return round_up(best_bid * (1 - max_slippage))
