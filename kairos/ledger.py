@@ -225,11 +225,15 @@ class Ledger:
         return datetime.fromisoformat(rows[0]["at"]) if rows else None
 
     def archive_plan(self, at: datetime, plan: "TwapPlan") -> None:
+        """Keep a plan (as the state file holds it) in the ledger; archiving it again replaces it."""
         from kairos.engine.codec import encode
 
+        self.archive_payload(at, plan.plan_id, plan.status.value, encode(plan))
+
+    def archive_payload(self, at: datetime, plan_id: str, status: str, payload: dict[str, Any]) -> None:
         with self.write() as c:
             c.execute("INSERT OR REPLACE INTO plans(plan_id, archived_at, status, payload) VALUES (?, ?, ?, ?)",
-                      (plan.plan_id, at.isoformat(), plan.status.value, dumps(encode(plan))))
+                      (plan_id, at.isoformat(), status, dumps(payload)))
 
     def archived_ids(self) -> set[str]:
         return {r[0] for r in self.read("SELECT plan_id FROM plans")}

@@ -20,7 +20,9 @@ from kairos.coinone.auth import Credentials
 from kairos.coinone.client import CoinoneClient
 from kairos.coinone.models import KRW_TICKS, OrderRequest
 from kairos.errors import SafetyStop
-from kairos.execution import Executor, day_bounds, guard_price, order_krw
+from kairos.core.types import Side
+from kairos.engine.executor import Executor, day_bounds, guard_price, order_krw
+from kairos.engine.model import OrderRecord, OrderStatus
 from kairos.ledger import Ledger
 from kairos.output import Output
 from kairos.schema import Secret
@@ -124,14 +126,24 @@ class World:
         s = self.ctx.settings
         self.ctx.settings = replace(s, trading=replace(s.trading, **trading))
 
-    def record(self, uoid: str) -> dict[str, Any]:
-        record: dict[str, Any] = {}
-        self.session.data["orders"][uoid] = record
+    def send(self, uoid: str, amount: str = "100000") -> OrderRecord:
+        """Write an intent for a market buy of ETH and submit it (what `place_guarded` does after its checks)."""
+        request = self.buy(uoid, amount)
+        record = OrderRecord(uoid=uoid, target="ETH", side=Side.BUY, status=OrderStatus.INTENT, created_at=self.clock.now(),
+                             amount_krw=request.amount, limit_price=request.limit_price, mid=D(2611000), plan_id="p")
+        self.session.data.orders[uoid] = record
+        return self.executor.submit(record, request)
+
+    def unknown(self, uoid: str, **fields: Any) -> OrderRecord:
+        """A record whose result is unknown, as a run that died after sending would leave it."""
+        record = OrderRecord(uoid=uoid, target="ETH", side=Side.BUY, status=OrderStatus.UNKNOWN, created_at=NOW,
+                             amount_krw=D(100000), plan_id="p", **fields)
+        self.session.data.orders[uoid] = record
         return record
 
     def buy(self, uoid: str, amount: str = "100000") -> OrderRequest:
         ticker = self.ctx.client.ticker("ETH")
-        guard = guard_price("BUY", ticker.best_ask.price, ticker.best_bid.price, D("0.01"),
+        guard = guard_price(Side.BUY, ticker.best_ask.price, ticker.best_bid.price, D("0.01"),
                             KRW_TICKS.round_down, KRW_TICKS.round_up)
         return OrderRequest.market_buy("ETH", D(amount), guard, uoid)
 
@@ -151,8 +163,7 @@ def world(tmp_path: Path, model: MarketModel) -> Iterator[World]:
 
 
 def test_the_intent_is_on_disk_before_the_request_and_the_fill_after(world: World) -> None:
-    record = world.record("p-eth-s000-a1")
-    world.executor.submit(record, world.buy("p-eth-s000-a1"), mid=D(2611000), plan_id="p")
+    record = world.send("p-eth-s000-a1")
     [(state_then, ledger_then)] = world.spy.at_order
     assert state_then["orders"]["p-eth-s000-a1"]["status"] == "intent"  # written before the order was sent
     assert state_then["orders"]["p-eth-s000-a1"]["amount_krw"] == "100000"
@@ -169,14 +180,13 @@ def test_the_intent_is_on_disk_before_the_request_and_the_fill_after(world: Worl
 
 def test_a_dropped_response_is_reconciled_by_user_order_id_without_resending(world: World) -> None:
     world.app.faults.add(Fault("drop", path="/v2.1/order"))
-    record = world.record("p-eth-s001-a1")
-    world.executor.submit(record, world.buy("p-eth-s001-a1"), mid=D(2611000), plan_id="p")
-    assert record["status"] == "unknown" and "order_id" not in record
+    record = world.send("p-eth-s001-a1")
+    assert record.status == "unknown" and record.order_id is None
     [placed] = world.exchange_orders()  # the exchange did take it
     assert placed.user_order_id == "p-eth-s001-a1"
-    world.executor.reconcile(record, "p", run_id="next-run")
-    assert record["status"] == "done" and record["order_id"] == placed.order_id
-    assert D(record["executed_qty"]) == placed.executed_qty
+    world.executor.reconcile(record, run_id="next-run")
+    assert record.status == "done" and record.order_id == placed.order_id
+    assert D(record.executed_qty) == placed.executed_qty
     assert len(world.exchange_orders()) == 1
     assert world.spy.paths.count("/v2.1/order") == 1  # reconciled by a lookup, never re-sent
     assert world.on_disk("p-eth-s001-a1")["status"] == "done"
@@ -185,31 +195,29 @@ def test_a_dropped_response_is_reconciled_by_user_order_id_without_resending(wor
 def test_no_answer_and_not_found_is_not_lost_before_lost_after_minutes(world: World) -> None:
     """The bug: three quick "not found" answers made an order lost (and bought again) while it was on its way."""
     world.app.faults.add(Fault("late", path="/v2.1/order", seconds=120))
-    record = world.record("p-eth-s002-a1")
-    world.executor.submit(record, world.buy("p-eth-s002-a1"), mid=D(2611000), plan_id="p")
-    assert record["status"] == "unknown" and world.exchange_orders() == []
+    record = world.send("p-eth-s002-a1")
+    assert record.status == "unknown" and world.exchange_orders() == []
     for run in range(10):  # an operator re-running by hand, ten times within a minute
         world.clock.advance(seconds=6)
-        world.executor.reconcile(record, "p", run_id=f"run-{run}")
-    assert (record["status"], record["not_found"]) == ("unknown", 10)  # still unresolved: never "lost" by counting
+        world.executor.reconcile(record, run_id=f"run-{run}")
+    assert (record.status, record.not_found) == ("unknown", 10)  # still unresolved: never "lost" by counting
     world.clock.advance(seconds=60)
-    world.executor.reconcile(record, "p", run_id="after-the-delay")
-    assert record["status"] == "done" and D(record["executed_krw"]) > 0  # found once the exchange accepted it
+    world.executor.reconcile(record, run_id="after-the-delay")
+    assert record.status == "done" and D(record.executed_krw) > 0  # found once the exchange accepted it
     assert len(world.exchange_orders()) == 1
 
 
 def test_lost_only_after_the_wait_and_the_order_lists_confirm_it(world: World) -> None:
     world.app.faults.add(Fault("timeout", path="/v2.1/order", process=False))
-    record = world.record("p-eth-s002-a1")
-    world.executor.submit(record, world.buy("p-eth-s002-a1"), mid=D(2611000), plan_id="p")
+    record = world.send("p-eth-s002-a1")
     statuses = []
     for run in range(4):
-        world.executor.reconcile(record, "p", run_id=f"run-{run}")
-        world.executor.reconcile(record, "p", run_id=f"run-{run}")  # a second look in the same run counts not
-        statuses.append(record["status"])
+        world.executor.reconcile(record, run_id=f"run-{run}")
+        world.executor.reconcile(record, run_id=f"run-{run}")  # a second look in the same run counts not
+        statuses.append(record.status)
         world.clock.advance(minutes=15)
     assert statuses == ["unknown", "unknown", "lost", "lost"]  # 3 answers over 30 minutes, then the lists agree
-    assert record["not_found"] == 3 and "lost_at" in record  # a lost record is not looked up by detail again
+    assert record.not_found == 3 and record.lost_at is not None  # a lost record is not looked up by detail again
     assert world.on_disk("p-eth-s002-a1")["status"] == "lost"
     assert world.ledger.orders()[0]["status"] == "lost"
     assert "/v2.1/order/active_orders" in world.spy.paths and "/v2.1/order/completed_orders" in world.spy.paths
@@ -220,52 +228,48 @@ def test_an_unknown_order_on_the_market_that_could_be_ours_keeps_the_record_unre
     """Without user_order_id in the lists, an order id we never recorded might be the one we are looking for."""
     w = World(tmp_path, model, sim=SimConfig(initial_krw=D(1_000_000), echo_user_order_id=False))
     w.app.faults.add(Fault("timeout", path="/v2.1/order", process=False))
-    record = w.record("p-eth-s002-a1")
-    w.executor.submit(record, w.buy("p-eth-s002-a1"), mid=D(2611000), plan_id="p")
+    record = w.send("p-eth-s002-a1")
     w.ctx.client.place_order(w.buy("someone-else-1"))  # an order this installation never recorded
     for run in range(4):
         w.clock.advance(minutes=15)
-        w.executor.reconcile(record, "p", run_id=f"run-{run}")
-    assert record["status"] == "unknown"  # cannot prove absence: it stays watched, nothing is re-sent
+        w.executor.reconcile(record, run_id=f"run-{run}")
+    assert record.status == "unknown"  # cannot prove absence: it stays watched, nothing is re-sent
     w.ledger.close()
 
 
 def test_a_lost_order_that_shows_up_later_is_adopted_with_its_fills(world: World) -> None:
     world.app.faults.add(Fault("late", path="/v2.1/order", seconds=3 * 3600))
-    record = world.record("p-eth-s002-a1")
-    world.executor.submit(record, world.buy("p-eth-s002-a1"), mid=D(2611000), plan_id="p")
+    record = world.send("p-eth-s002-a1")
     for run in range(4):
         world.clock.advance(minutes=15)
-        world.executor.reconcile(record, "p", run_id=f"run-{run}")
-    assert record["status"] == "lost"
+        world.executor.reconcile(record, run_id=f"run-{run}")
+    assert record.status == "lost"
     world.clock.advance(hours=3)  # the exchange finally accepts it; a later run watches the lost record
     adopted = Executor(world.ctx, world.session, world.ledger, kind="twap").watch_lost()
-    assert adopted == [record] and record["status"] == "done" and record["late"] is True
-    assert D(record["executed_krw"]) == world.exchange_orders()[0].traded_amount > 0
+    assert adopted == [record] and record.status == "done" and record.late is True
+    assert D(record.executed_krw) == world.exchange_orders()[0].traded_amount > 0
     assert world.ctx.alerts.sent == [("critical_risk", "Late order adopted: p-eth-s002-a1")]
     assert world.ledger.orders()[0]["status"] == "done"
 
 
 @pytest.mark.parametrize("code", ["107", "313", "999"])
 def test_an_unexpected_detail_answer_leaves_the_record_unresolved(world: World, code: str) -> None:
-    record = world.record("p-eth-s006-a1")
-    record.update(uoid="p-eth-s006-a1", target="ETH", side="BUY", status="unknown", created_at=NOW.isoformat())
+    record = world.unknown("p-eth-s006-a1")
     world.app.faults.add(Fault("http_5xx", path="/v2.1/order/detail"))  # one answer that is not an order
-    world.executor.reconcile(record, "p", run_id="r1")
-    assert record["status"] == "unknown"
+    world.executor.reconcile(record, run_id="r1")
+    assert record.status == "unknown"
     broken = ErrorApp(world.app, "/v2.1/order/detail", code)
     world.ctx.client.session.mount(BASE, SimAdapter(broken))
-    world.executor.reconcile(record, "p", run_id="r2")
-    assert record["status"] == "unknown" and broken.hits == 1
+    world.executor.reconcile(record, run_id="r2")
+    assert record.status == "unknown" and broken.hits == 1
 
 
 @pytest.mark.parametrize("code, status", [("107", "rejected"), ("108", "rejected"), ("109", "rejected"),
                                           ("306", "rejected"), ("999", "unknown"), ("", "unknown")])
 def test_on_submit_only_a_code_that_proves_no_order_makes_it_rejected(world: World, code: str, status: str) -> None:
     world.ctx.client.session.mount(BASE, SimAdapter(ErrorApp(world.app, "/v2.1/order", code)))
-    record = world.record("p-eth-s007-a1")
-    world.executor.submit(record, world.buy("p-eth-s007-a1"), mid=D(2611000), plan_id="p")
-    assert record["status"] == status
+    record = world.send("p-eth-s007-a1")
+    assert record.status == status
 
 
 def test_the_ceiling_refuses_an_order_past_the_leg_total() -> None:
@@ -275,17 +279,15 @@ def test_the_ceiling_refuses_an_order_past_the_leg_total() -> None:
 
 
 def test_an_order_the_exchange_gave_an_id_for_is_never_declared_lost(world: World) -> None:
-    record = world.record("p-eth-s003-a1")
-    record.update(uoid="p-eth-s003-a1", target="ETH", side="BUY", status="unknown", order_id="no-such-order", not_found=0)
+    record = world.unknown("p-eth-s003-a1", order_id="no-such-order")
     for run in range(6):
-        world.executor.reconcile(record, "p", run_id=f"run-{run}")
-    assert record["status"] == "unknown"
+        world.executor.reconcile(record, run_id=f"run-{run}")
+    assert record.status == "unknown"
 
 
 def test_a_refused_order_is_recorded_as_rejected_with_the_reason(world: World) -> None:
-    record = world.record("p-eth-s004-a1")
-    world.executor.submit(record, world.buy("p-eth-s004-a1", amount="5000000"), mid=D(2611000), plan_id="p")
-    assert record["status"] == "rejected" and record["insufficient"] is True and record["error_code"] == "103"
+    record = world.send("p-eth-s004-a1", amount="5000000")
+    assert record.status == "rejected" and record.insufficient is True and record.error_code == "103"
     assert world.exchange_orders() == []
     assert world.ledger.orders()[0]["status"] == "rejected"
 
@@ -327,13 +329,13 @@ def test_the_daily_cap_window_is_the_korean_calendar_day(now: str, start: str, e
 
 
 @pytest.mark.parametrize("side, ask, bid, slip, expected", [
-    ("BUY", "2611000", "2610000", "0.01", "2637000"),  # 2,637,110 rounded down to the 1,000 tick
+    (Side.BUY, "2611000", "2610000", "0.01", "2637000"),  # 2,637,110 rounded down to the 1,000 tick
     ("SELL", "2611000", "2610000", "0.01", "2584000"),  # 2,583,900 rounded up to the 1,000 tick
     ("BUY", "94672000", "94671000", "0.0001", "94681000"),  # ceiling never below the ask
     ("SELL", "2596", "2595", "0.001", "2593"),  # 2,592.405 → up to the 1 KRW tick
 ])
 def test_guard_price(side: str, ask: str, bid: str, slip: str, expected: str) -> None:
-    price = guard_price(side, D(ask), D(bid), D(slip), KRW_TICKS.round_down, KRW_TICKS.round_up)
+    price = guard_price(Side(side), D(ask), D(bid), D(slip), KRW_TICKS.round_down, KRW_TICKS.round_up)
     assert price == D(expected)
     assert (price >= D(ask)) if side == "BUY" else (price <= D(bid))
 
@@ -345,10 +347,9 @@ def test_order_krw_uses_the_amount_for_buys_and_qty_times_price_for_sells() -> N
 
 def test_when_the_order_lists_cannot_be_read_nothing_is_declared_lost(world: World) -> None:
     world.app.faults.add(Fault("timeout", path="/v2.1/order", process=False))
-    record = world.record("p-eth-s002-a1")
-    world.executor.submit(record, world.buy("p-eth-s002-a1"), mid=D(2611000), plan_id="p")
+    record = world.send("p-eth-s002-a1")
     world.app.faults.add(Fault("http_5xx", path="/v2.1/order/active_orders", count=100))
     for run in range(4):
         world.clock.advance(minutes=15)
-        world.executor.reconcile(record, "p", run_id=f"run-{run}")  # no exception escapes the reconcile
-    assert record["status"] == "unknown"
+        world.executor.reconcile(record, run_id=f"run-{run}")  # no exception escapes the reconcile
+    assert record.status == "unknown"

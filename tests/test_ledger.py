@@ -155,8 +155,8 @@ def test_alerts_and_archived_plans(tmp_path: Path) -> None:
     ledger.record_alert(T0 + timedelta(minutes=5), "k", "twap_stalled", "warning", ["slack"], [])  # not delivered
     assert ledger.last_alert_at("k") == T0
     plan = {"plan_id": "tw-1", "status": "superseded", "legs": [{"total": Decimal("0.5")}]}
-    ledger.archive_plan(T0, plan)
-    ledger.archive_plan(T0 + timedelta(hours=1), {**plan, "status": "expired"})  # archived again: replaced
+    ledger.archive_payload(T0, "tw-1", "superseded", plan)
+    ledger.archive_payload(T0 + timedelta(hours=1), "tw-1", "expired", {**plan, "status": "expired"})  # replaced
     assert ledger.archived_plans() == [{"plan_id": "tw-1", "status": "expired", "legs": [{"total": "0.5"}]}]
 
 

@@ -5,6 +5,7 @@ import io
 import json
 import os
 import threading
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Callable
@@ -13,10 +14,13 @@ import pytest
 from filelock import FileLock
 
 from kairos.cli import main
+from kairos.core.types import Regime, Side
+from kairos.engine.codec import encode
+from kairos.engine.model import SCHEMA_VERSION, OrderRecord, OrderStatus, State
 from kairos.env import Env
 from kairos.errors import StateError
 from kairos.sim.store import SqliteStore
-from kairos.state import BACKUPS, SCHEMA_VERSION, LockBusy, StateStore, empty_state
+from kairos.state import BACKUPS, LockBusy, StateStore
 
 NOW = "2026-11-23T00:00:00Z"
 
@@ -25,14 +29,22 @@ def store(tmp_path: Path) -> StateStore:
     return StateStore(tmp_path / "data" / "mock" / "state.json", tmp_path / "data" / "mock" / "kairos.lock")
 
 
-def save_run(tmp_path: Path, data: dict) -> StateStore:
-    """One run: a fresh store (backups rotate once per run), the lock held, one save."""
+def save_run(tmp_path: Path, run: int) -> StateStore:
+    """One run: a fresh store (backups rotate once per run), the lock held, one save (`seq` = the run)."""
     s = store(tmp_path)
     with s.locked() as session:
-        session.data.clear()
-        session.data.update(data)
+        session.data.seq = run
         session.save()
     return s
+
+
+def seq_of(path: Path) -> int:
+    return json.loads(path.read_text(encoding="utf-8"))["seq"]
+
+
+def record(uoid: str, **fields: object) -> OrderRecord:
+    return OrderRecord(uoid=uoid, target="ETH", side=Side.BUY, status=OrderStatus.DONE,
+                       created_at=datetime(2026, 1, 1, tzinfo=timezone.utc), amount_krw=Decimal(100000), **fields)
 
 
 def tmp_files(tmp_path: Path) -> list[str]:
@@ -42,27 +54,30 @@ def tmp_files(tmp_path: Path) -> list[str]:
 # ---- reading and writing -----------------------------------------------------------------------
 def test_missing_file_reads_as_empty_and_reading_creates_nothing(tmp_path: Path) -> None:
     s = store(tmp_path)
-    assert s.read() == empty_state()
+    assert encode(s.read()) == encode(State.empty())
     assert not s.path.exists()
 
 
 def test_save_round_trips_decimals_exactly_and_keeps_the_schema_version(tmp_path: Path) -> None:
-    data = {**empty_state(), "season": {"regime": "risk_on"}, "x": Decimal("0.00000001"), "y": Decimal("123456789.123456789")}
-    s = save_run(tmp_path, data)
-    back = s.read()
+    s = store(tmp_path)
+    state = State.empty()
+    state.season.regime = Regime.RISK_ON
+    state.orders["u1"] = record("u1", executed_qty=Decimal("0.00000001"), executed_krw=Decimal("123456789.123456789"))
+    s.save(state)
+    raw = json.loads(s.path.read_text(encoding="utf-8"))
     # Decimals are kept as strings (never through a float), so they come back exact.
-    assert isinstance(back["x"], str) and Decimal(back["x"]) == Decimal("0.00000001")
-    assert Decimal(back["y"]) == Decimal("123456789.123456789")
-    assert back["schema_version"] == SCHEMA_VERSION and back["season"] == {"regime": "risk_on"}
+    assert isinstance(raw["orders"]["u1"]["executed_qty"], str) and raw["schema_version"] == SCHEMA_VERSION
+    back = s.read()
+    assert back.orders["u1"].executed_qty == Decimal("0.00000001")
+    assert back.orders["u1"].executed_krw == Decimal("123456789.123456789")
+    assert back.season.regime is Regime.RISK_ON
 
 
 def test_save_replaces_atomically_readers_never_see_a_partial_file(tmp_path: Path) -> None:
     s = store(tmp_path)
     s.path.parent.mkdir(parents=True)
-    at = "2026-01-01T00:00:00+00:00"  # plans need the shape the loader checks (status, times, legs)
-    big = {**empty_state(), "plans": [{"plan_id": f"p{i}", "status": "completed", "kind": "quarterly", "regime": "risk_on",
-                                       "start_at": at, "end_at": at, "legs": [],
-                                       "pad": "x" * 2000} for i in range(60)]}
+    big = State.empty()
+    big.orders = {f"u{i}": record(f"u{i}", error="x" * 2000) for i in range(60)}
     s.save(big)
     stop, seen, bad = threading.Event(), [0], []
 
@@ -78,18 +93,18 @@ def test_save_replaces_atomically_readers_never_see_a_partial_file(tmp_path: Pat
     thread.start()
     try:
         for i in range(150):
-            big["seq"] = i
+            big.seq = i
             s.save(big)
     finally:
         stop.set()
         thread.join()
     assert bad == [] and seen[0] > 0
-    assert s.read()["seq"] == 149
+    assert s.read().seq == 149
     assert tmp_files(tmp_path) == []  # no tmp file left behind
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_tmp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    s = save_run(tmp_path, {**empty_state(), "season": {"regime": "risk_off"}})
+    s = save_run(tmp_path, 1)
     s = store(tmp_path)  # a new run
     before = s.path.read_bytes()
 
@@ -98,7 +113,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_tmp_file(tmp_path: Path, monk
 
     monkeypatch.setattr(os, "fsync", disk_full)
     with pytest.raises(StateError, match="cannot write state file .*No space left"):
-        s.save({**empty_state(), "season": {"regime": "risk_on"}})
+        s.save(State.empty())
     assert s.path.read_bytes() == before
     assert tmp_files(tmp_path) == []
 
@@ -109,25 +124,24 @@ def test_backups_roll_once_per_run_and_keep_the_newest(tmp_path: Path) -> None:
         s = store(tmp_path)
         with s.locked() as session:
             for save in range(3):  # several saves in one run: one backup, of the file as the run found it
-                session.data["run"] = run
-                session.data["save"] = save
+                session.data.seq = run * 10 + save
                 session.save()
     names = sorted(p.name for p in s.backup_dir.iterdir())
     assert names == [f"state.json.{i}" for i in range(1, BACKUPS + 1)]
-    runs = [json.loads((s.backup_dir / f"state.json.{i}").read_text())["run"] for i in range(1, BACKUPS + 1)]
+    seqs = [seq_of(s.backup_dir / f"state.json.{i}") for i in range(1, BACKUPS + 1)]
     last = BACKUPS + 3
-    assert runs == list(range(last - 1, last - 1 - BACKUPS, -1))  # .1 = the run before the last, and so on
-    assert all(json.loads((s.backup_dir / n).read_text())["save"] == 2 for n in names)  # each run's final save
-    assert s.read()["run"] == last
+    # .1 = the run before the last, and so on; each holds that run's final save (save 2)
+    assert seqs == [run * 10 + 2 for run in range(last - 1, last - 1 - BACKUPS, -1)]
+    assert s.read().seq == last * 10 + 2
 
 
 def test_a_bad_file_is_never_rotated_over_the_good_backups(tmp_path: Path) -> None:
-    save_run(tmp_path, {**empty_state(), "run": 1})
-    save_run(tmp_path, {**empty_state(), "run": 2})
+    save_run(tmp_path, 1)
+    save_run(tmp_path, 2)
     s = store(tmp_path)
-    s.path.write_text('{"schema_version": 1, "plans": [', encoding="utf-8")
-    s.save({**empty_state(), "run": 3})  # e.g. a human restored by hand by writing a new state
-    assert json.loads((s.backup_dir / "state.json.1").read_text())["run"] == 1
+    s.path.write_text('{"schema_version": 2, "plans": [', encoding="utf-8")
+    s.save(State.empty())  # e.g. a human restored by hand by writing a new state
+    assert seq_of(s.backup_dir / "state.json.1") == 1
     assert s.last_good_backup() == s.backup_dir / "state.json.1"
 
 
@@ -144,8 +158,8 @@ CORRUPTIONS: dict[str, Callable[[bytes], bytes]] = {
 
 @pytest.mark.parametrize("kind", sorted(CORRUPTIONS))
 def test_a_corrupt_file_raises_naming_the_last_good_backup(tmp_path: Path, kind: str) -> None:
-    save_run(tmp_path, {**empty_state(), "run": 1})
-    s = save_run(tmp_path, {**empty_state(), "run": 2})
+    save_run(tmp_path, 1)
+    s = save_run(tmp_path, 2)
     corrupt = CORRUPTIONS[kind](s.path.read_bytes())
     s.path.write_bytes(corrupt)
     with pytest.raises(StateError) as err:
@@ -160,7 +174,7 @@ def test_a_corrupt_file_raises_naming_the_last_good_backup(tmp_path: Path, kind:
 
 def test_the_hint_skips_bad_backups_and_says_when_none_is_usable(tmp_path: Path) -> None:
     for run in (1, 2, 3):
-        s = save_run(tmp_path, {**empty_state(), "run": run})
+        s = save_run(tmp_path, run)
     (s.backup_dir / "state.json.1").write_text("{broken", encoding="utf-8")
     s.path.write_text("{broken", encoding="utf-8")
     with pytest.raises(StateError, match=r"state\.json\.2"):

@@ -125,5 +125,5 @@ def orders(ctx: Context) -> int:
             out.say("  " + "  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
     else:
         out.say(t(M["orders_none"]))
-    out.emit({"days": days, "orders": [{**r, "status_text": P.order_word(t, r)} for r in rows]})
+    out.emit({"days": days, "orders": [{**r, "status_text": P.order_word(t, r["status"], r.get("exchange_status"))} for r in rows]})
     return 0

@@ -161,12 +161,13 @@ def _page_window(client: Any, lo: int, hi: int, seen: dict[str, Any]) -> None:
 
 def plan_arrivals(ctx: Context) -> dict[str, dict[str, Decimal]]:
     """Arrival prices of every known plan (archived in the ledger, or still in the state file)."""
-    plans = list(ctx.ledger.archived_plans())
+    arrivals = {p["plan_id"]: {c: Decimal(v) for c, v in (p.get("arrival") or {}).items()}
+                for p in ctx.ledger.archived_plans()}
     try:
-        plans += ctx.state.read().get("plans", [])
+        arrivals.update({p.plan_id: dict(p.arrival) for p in ctx.state.read().plans})
     except StateError:
         log.warning("state file unreadable; arrival costs only for archived plans")
-    return {p["plan_id"]: {c: Decimal(v) for c, v in (p.get("arrival") or {}).items()} for p in plans}
+    return arrivals
 
 
 # ---- figures ------------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ DAMAGES: list[tuple[str, Damage, str]] = [
     ("tick-null", lambda st: leg(st)["ticks"][0].__setitem__(0, None),
      "plans[0].legs[0].ticks[0][0]: expected a number, got null"),
     ("rebalance-at-not-iso", lambda st: st["rebalance"].update(at="yesterday"), "rebalance.at"),
-    ("leg-target-unknown", lambda st: leg(st).update(target="ZZZ"), "plans[0].legs[0].target is 'ZZZ'"),
+    ("leg-target-unknown", lambda st: leg(st).update(target="ZZZ"), "plans[0].legs[0].target: 'ZZZ' is not one of the plan's coins"),
 ]
 
 

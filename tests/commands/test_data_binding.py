@@ -40,6 +40,7 @@ def test_a_data_directory_from_before_bindings_is_adopted_by_its_contents(kairos
     state = json.loads((data / "state.json").read_text(encoding="utf-8"))
     plan_id = state["plans"][-1]["plan_id"]
     del state["installation"]
+    state["schema_version"] = 1  # bindings came with version 1's last rounds; such a file has no installation key
     (data / "state.json").write_text(json.dumps(state), encoding="utf-8")
     (data / "mock_exchange.sqlite").write_bytes(b"")  # what marks an old data/ as a mock one
     result = kairos("--twap-status", "--lang", "en")

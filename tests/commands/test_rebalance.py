@@ -174,7 +174,8 @@ def test_dry_run_twap_says_an_active_plan_blocks_it(kairos: Kairos) -> None:
     k = kairos
     assert k("--quarterly-rebalance-twap").code == 0
     plan_id = k.plan()["plan_id"]
-    k.state_file.write_text(json.dumps({**k.state(), "rebalance": {}}), encoding="utf-8")  # as if never run this quarter
+    never = {"last_quarter": None, "at": None, "kind": None, "completed": True, "plan_id": None}
+    k.state_file.write_text(json.dumps({**k.state(), "rebalance": never}), encoding="utf-8")  # as if never run this quarter
     real_dry = k("--quarterly-rebalance-twap", "--dry-run")
     assert real_dry.code == 0 and plan_id in real_dry.out and "--force" in real_dry.out
     assert " KST  " not in real_dry.out  # no schedule for a plan that would not be made

@@ -114,7 +114,8 @@ def hand_ledger(home: Path, snaps: list[tuple[Any, ...]] = SNAPS) -> None:
     ledger.upsert_order({"user_order_id": "tw-hand-1-btc-s002-a1", "created_at": day(3), "updated_at": day(3),
                          "plan_id": "tw-hand-1", "kind": "twap", "target": "BTC", "side": "BUY", "order_type": "MARKET",
                          "status": "canceled", "executed_qty": "0", "executed_krw": "0", "avg_price": "0", "fee": "0"})
-    ledger.archive_plan(day(4), {"plan_id": "tw-hand-1", "status": "completed", "arrival": {"BTC": "100000000"}})
+    ledger.archive_payload(day(4), "tw-hand-1", "completed",
+                           {"plan_id": "tw-hand-1", "status": "completed", "arrival": {"BTC": "100000000"}})
     for n, regime in ((-7, "risk_off"), (7, "risk_on"), (14, "risk_on")):
         ledger.record_decision(day(n), "weekly_analysis", {"at": day(n).isoformat(), "regime": regime})
     ledger.close()

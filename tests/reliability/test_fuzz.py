@@ -27,6 +27,7 @@ from kairos.coinone.auth import Credentials
 from kairos.coinone.models import (
     Balance, CancelResult, Candle, FeeRate, KrwTransaction, Market, Order, OrderRequest, Ticker, Trade, parse_levels,
 )
+from kairos.engine.model import SCHEMA_VERSION
 from kairos.env import Env
 from kairos.errors import ConfigError, ExchangeError, ProtocolError, StateError
 from kairos.schema import Secret
@@ -285,7 +286,7 @@ def damaged(draw: st.DrawFn, good: bytes) -> bytes:
         return draw(st.binary(max_size=300))
     if kind == "version":
         doc = json.loads(good)
-        doc["schema_version"] = draw(st.one_of(JSON, st.integers(2, 99), st.just("1")))
+        doc["schema_version"] = draw(st.one_of(JSON, st.integers(SCHEMA_VERSION + 1, 99), st.just("1")))
         return json.dumps(doc).encode()
     if kind == "structure":  # valid JSON, right version, one node of the tree replaced or removed
         doc = json.loads(good)
@@ -343,7 +344,7 @@ def test_cli_refuses_a_damaged_state_file_with_exit_3(real_state: bytes, slow_mo
             unexpected = "unexpected error" in (log.read_text(encoding="utf-8") if log.exists() else "")
             assert not unexpected and "Traceback" not in err, (command, code, err)
             try:
-                loads = json.loads(data).get("schema_version") == 1
+                loads = json.loads(data).get("schema_version") in (1, SCHEMA_VERSION)
             except (ValueError, AttributeError):
                 loads = False
             if not loads:
