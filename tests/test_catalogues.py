@@ -40,7 +40,7 @@ ALL = sorted({(m, n): c for m, n, c in catalogues()}.items())
 
 def test_the_scan_finds_the_catalogues() -> None:
     found = {f"{m}.{n}" for (m, n), _ in ALL}
-    assert {"kairos.notify.texts.A", "kairos.commands.twap.M", "kairos.plans.STATUS_WORDS"} <= found
+    assert {"kairos.notify.texts.A", "kairos.commands.twap.M", "kairos.engine.plans.STATUS_WORDS", "kairos.engine.tick.M"} <= found
     assert len(found) >= 20
 
 

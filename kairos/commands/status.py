@@ -200,7 +200,7 @@ def check_open_orders(ctx: Context) -> Check:
     now = ctx.clock.now()
     stale = stale_open_records(state, now)
     if stale:
-        shown = ", ".join(f"{r['uoid']} ({int(age.total_seconds() // 60)}m)" for r, age in stale[:5])
+        shown = ", ".join(f"{r.uoid} ({int(age.total_seconds() // 60)}m)" for r, age in stale[:5])
         return Check("open_orders", WARN, t(M["open_stale"], n=len(stale), orders=shown))
     own = own_order_ids(state)
     unknown = [o for o in active if o.order_id not in own]
