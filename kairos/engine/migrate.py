@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from kairos.engine.codec import fill_defaults
+from kairos.engine.codec import fill_defaults, shown
 from kairos.engine.model import SCHEMA_VERSION, State
 
 
@@ -47,12 +47,12 @@ def migrate(tree: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """(the tree at the current version, the version it had); VersionError when it cannot be read."""
     version = tree.get("schema_version")
     if isinstance(version, bool) or not isinstance(version, int):
-        raise VersionError(f"schema_version is {version!r}, expected a whole number ({OLDEST}–{SCHEMA_VERSION})")
+        raise VersionError(f"schema_version: expected a whole number ({OLDEST}–{SCHEMA_VERSION}), got {shown(version)}")
     if version > SCHEMA_VERSION:
-        raise VersionError(f"schema_version {version} is newer than this program reads ({SCHEMA_VERSION}); "
+        raise VersionError(f"schema_version: {version} is newer than this program reads ({SCHEMA_VERSION}); "
                            f"run the newer KAIROS-1 that wrote it")
     if version < OLDEST:
-        raise VersionError(f"schema_version {version} is older than any this program migrates ({OLDEST})")
+        raise VersionError(f"schema_version: {version} is older than any this program migrates ({OLDEST})")
     start = version
     while version < SCHEMA_VERSION:
         tree = STEPS[version](tree)
