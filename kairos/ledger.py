@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +21,68 @@ if TYPE_CHECKING:
     from kairos.engine.model import TwapPlan
 from kairos.errors import ConfigError, KairosError, StateError
 from kairos.output import to_jsonable
+
+@dataclass(frozen=True)
+class OrderRow:
+    """One row of the ledger's orders table (Decimals exact; times as datetimes)."""
+
+    user_order_id: str
+    created_at: datetime
+    updated_at: datetime
+    plan_id: str | None
+    kind: str
+    target: str
+    side: str
+    order_type: str
+    amount_krw: Decimal | None
+    qty: Decimal | None
+    limit_price: Decimal | None
+    mid_price: Decimal | None
+    order_id: str | None
+    status: str
+    executed_qty: Decimal
+    executed_krw: Decimal
+    avg_price: Decimal
+    fee: Decimal
+    slippage_bps: Decimal | None
+
+    @classmethod
+    def from_sql(cls, row: sqlite3.Row) -> "OrderRow":
+        values: dict[str, Any] = dict(row)
+        for name in ("created_at", "updated_at"):
+            values[name] = datetime.fromisoformat(values[name])
+        for name in ("amount_krw", "qty", "limit_price", "mid_price", "slippage_bps"):
+            values[name] = Decimal(values[name]) if values[name] not in (None, "") else None
+        for name in ("executed_qty", "executed_krw", "avg_price", "fee"):
+            values[name] = Decimal(values[name] or 0)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A portfolio snapshot: totals, and per coin its quantity, price, value and weight (as recorded)."""
+
+    at: datetime
+    total_krw: Decimal
+    krw: Decimal
+    regime: str | None
+    coins: dict[str, dict[str, Decimal]]
+    krw_weight: Decimal
+    targets: dict[str, Decimal]
+    outside: dict[str, Decimal]
+
+    @classmethod
+    def from_sql(cls, row: sqlite3.Row) -> "Snapshot":
+        payload = json.loads(row["payload"])
+        coins = {c: {k: Decimal(v) for k, v in data.items()} for c, data in (payload.get("coins") or {}).items()}
+        return cls(datetime.fromisoformat(row["at"]), Decimal(row["total_krw"]), Decimal(row["krw"]), row["regime"],
+                   coins, Decimal(payload.get("krw_weight") or 0),
+                   {k: Decimal(v) for k, v in (payload.get("targets") or {}).items()},
+                   {k: Decimal(v) for k, v in (payload.get("outside") or {}).items()})
+
+    def weights(self) -> dict[str, Decimal]:
+        return {c: v["weight"] for c, v in self.coins.items()} | {"KRW": self.krw_weight}
+
 
 SCHEMA = [
     # version 1
@@ -164,11 +227,10 @@ class Ledger:
             c.execute("INSERT INTO snapshots(at, total_krw, krw, regime, payload) VALUES (?, ?, ?, ?, ?)",
                       (at.isoformat(), str(total), str(krw), regime, dumps(payload)))
 
-    def snapshots(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
+    def snapshots(self, since: datetime, until: datetime | None = None) -> list[Snapshot]:
         rows = self.read("SELECT at, total_krw, krw, regime, payload FROM snapshots WHERE at >= ? AND at <= ? ORDER BY at, id",
                          (since.isoformat(), (until.isoformat() if until else "9999")))
-        return [{"at": r["at"], "total_krw": Decimal(r["total_krw"]), "krw": Decimal(r["krw"]), "regime": r["regime"],
-                 **json.loads(r["payload"])} for r in rows]
+        return [Snapshot.from_sql(r) for r in rows]
 
     # ---- orders --------------------------------------------------------------------------------
     def upsert_order(self, record: dict[str, Any]) -> None:
@@ -183,13 +245,13 @@ class Ledger:
         with self.write() as c:
             c.execute(sql, values)
 
-    def orders(self, since: datetime | None = None, plan_id: str | None = None) -> list[dict[str, Any]]:
+    def orders(self, since: datetime | None = None, plan_id: str | None = None) -> list[OrderRow]:
         sql, params = "SELECT * FROM orders WHERE 1=1", []
         if since is not None:
             sql, params = sql + " AND created_at >= ?", [*params, since.isoformat()]
         if plan_id is not None:
             sql, params = sql + " AND plan_id = ?", [*params, plan_id]
-        return [dict(r) for r in self.read(sql + " ORDER BY created_at, user_order_id", tuple(params))]
+        return [OrderRow.from_sql(r) for r in self.read(sql + " ORDER BY created_at, user_order_id", tuple(params))]
 
     def has_orders(self) -> bool:
         """True once this account has any order recorded (its first rebalance has begun)."""

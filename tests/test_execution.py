@@ -175,7 +175,7 @@ def test_the_intent_is_on_disk_before_the_request_and_the_fill_after(world: Worl
     assert D(saved["executed_krw"]) == placed.traded_amount
     assert saved["slippage_bps"] is not None
     [row] = world.ledger.orders()
-    assert (row["status"], row["order_id"], row["plan_id"]) == ("done", placed.order_id, "p")
+    assert (row.status, row.order_id, row.plan_id) == ("done", placed.order_id, "p")
 
 
 def test_a_dropped_response_is_reconciled_by_user_order_id_without_resending(world: World) -> None:
@@ -219,7 +219,7 @@ def test_lost_only_after_the_wait_and_the_order_lists_confirm_it(world: World) -
     assert statuses == ["unknown", "unknown", "lost", "lost"]  # 3 answers over 30 minutes, then the lists agree
     assert record.not_found == 3 and record.lost_at is not None  # a lost record is not looked up by detail again
     assert world.on_disk("p-eth-s002-a1")["status"] == "lost"
-    assert world.ledger.orders()[0]["status"] == "lost"
+    assert world.ledger.orders()[0].status == "lost"
     assert "/v2.1/order/active_orders" in world.spy.paths and "/v2.1/order/completed_orders" in world.spy.paths
 
 
@@ -249,7 +249,7 @@ def test_a_lost_order_that_shows_up_later_is_adopted_with_its_fills(world: World
     assert adopted == [record] and record.status == "done" and record.late is True
     assert D(record.executed_krw) == world.exchange_orders()[0].traded_amount > 0
     assert world.ctx.alerts.sent == [("critical_risk", "Late order adopted: p-eth-s002-a1")]
-    assert world.ledger.orders()[0]["status"] == "done"
+    assert world.ledger.orders()[0].status == "done"
 
 
 @pytest.mark.parametrize("code", ["107", "313", "999"])
@@ -289,7 +289,7 @@ def test_a_refused_order_is_recorded_as_rejected_with_the_reason(world: World) -
     record = world.send("p-eth-s004-a1", amount="5000000")
     assert record.status == "rejected" and record.insufficient is True and record.error_code == "103"
     assert world.exchange_orders() == []
-    assert world.ledger.orders()[0]["status"] == "rejected"
+    assert world.ledger.orders()[0].status == "rejected"
 
 
 @pytest.mark.parametrize("setup, krw, needed, match", [

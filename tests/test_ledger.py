@@ -94,13 +94,16 @@ def test_decimals_are_stored_as_text_and_round_trip_exactly(tmp_path: Path) -> N
     types = ledger.read("SELECT typeof(qty), typeof(amount_krw), typeof(executed_krw), typeof(fee) FROM orders")
     assert tuple(types[0]) == ("text",) * 4
     [row] = ledger.orders()
-    assert Decimal(row["qty"]) == tiny and Decimal(row["executed_krw"]) == huge
-    assert row["fee"] == "0.30"  # exactly as given: no float ever rounded it
-    assert Decimal(row["avg_price"]) + Decimal("0.2") == Decimal("0.3")  # 0.1 + 0.2 is 0.3 here
-    ledger.record_snapshot(T0, Decimal("10000000.0000001"), Decimal("7000000.5"), "risk_off", {"x": Decimal("1e-8")})
+    assert row.qty == tiny and row.executed_krw == huge
+    assert str(row.fee) == "0.30"  # exactly as given: no float ever rounded it
+    assert row.avg_price + Decimal("0.2") == Decimal("0.3")  # 0.1 + 0.2 is 0.3 here
+    payload = {"coins": {"BTC": {"qty": tiny, "price": huge, "value": Decimal(1), "weight": Decimal("0.7")}},
+               "krw_weight": Decimal("0.3"), "targets": {"BTC": Decimal("0.7")}, "outside": {"DOGE": Decimal("1e-8")}}
+    ledger.record_snapshot(T0, Decimal("10000000.0000001"), Decimal("7000000.5"), "risk_off", payload)
     [snap] = ledger.snapshots(T0 - timedelta(seconds=1))
-    assert snap["total_krw"] == Decimal("10000000.0000001") and snap["krw"] == Decimal("7000000.5")
-    assert snap["x"] == "1E-8"
+    assert snap.total_krw == Decimal("10000000.0000001") and snap.krw == Decimal("7000000.5")
+    assert snap.coins["BTC"]["qty"] == tiny and snap.outside == {"DOGE": Decimal("1e-8")}
+    assert snap.weights() == {"BTC": Decimal("0.7"), "KRW": Decimal("0.3")} and snap.at == T0
 
 
 def test_upsert_updates_by_user_order_id_without_erasing_known_fields(tmp_path: Path) -> None:
@@ -108,9 +111,9 @@ def test_upsert_updates_by_user_order_id_without_erasing_known_fields(tmp_path: 
     ledger.upsert_order(order("u1", T0, "intent", amount_krw=Decimal(100000), mid_price=Decimal(1000)))
     ledger.upsert_order(order("u1", T0 + timedelta(minutes=1), "done", order_id="abc", executed_krw=Decimal(99990)))
     [row] = ledger.orders()
-    assert (row["status"], row["order_id"], row["executed_krw"]) == ("done", "abc", "99990")
-    assert row["amount_krw"] == "100000" and row["mid_price"] == "1000"  # kept from the intent
-    assert row["created_at"] == T0.isoformat()  # creation time is never moved
+    assert (row.status, row.order_id, row.executed_krw) == ("done", "abc", Decimal(99990))
+    assert row.amount_krw == 100000 and row.mid_price == 1000  # kept from the intent
+    assert row.created_at == T0  # creation time is never moved
 
 
 def test_traded_krw_counts_executed_value_and_unknown_orders_at_full_size(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ lock); --orders reads only the ledger. Neither changes anything.
 """
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -114,16 +115,15 @@ def orders(ctx: Context) -> int:
     head = t(M["orders_head"])
     table = [list(head)]
     for r in rows:
-        asked = f"{fmt_krw(Decimal(r['amount_krw']))} KRW" if r.get("amount_krw") else f"{fmt_qty(Decimal(r['qty'] or 0))}"
-        table.append([kst(datetime.fromisoformat(r["created_at"])), r.get("plan_id") or "-", r["target"],
-                      t(M["buy"] if r["side"] == "BUY" else M["sell"]), asked, fmt_qty(Decimal(r["executed_qty"])),
-                      fmt_krw(Decimal(r["avg_price"])) if Decimal(r["avg_price"]) > 0 else "-",
-                      fmt_krw(Decimal(r["fee"])), r.get("slippage_bps") or "-", P.order_word(t, r["status"], r.get("exchange_status"))])
+        asked = f"{fmt_krw(r.amount_krw)} KRW" if r.amount_krw else fmt_qty(r.qty or ZERO)
+        table.append([kst(r.created_at), r.plan_id or "-", r.target, t(M["buy"] if r.side == "BUY" else M["sell"]), asked,
+                      fmt_qty(r.executed_qty), fmt_krw(r.avg_price) if r.avg_price > 0 else "-", fmt_krw(r.fee),
+                      r.slippage_bps if r.slippage_bps is not None else "-", P.order_word(t, r.status)])
     if rows:
         widths = [max(len(str(row[i])) for row in table) for i in range(len(head))]
         for row in table:
             out.say("  " + "  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
     else:
         out.say(t(M["orders_none"]))
-    out.emit({"days": days, "orders": [{**r, "status_text": P.order_word(t, r["status"], r.get("exchange_status"))} for r in rows]})
+    out.emit({"days": days, "orders": [{**asdict(r), "status_text": P.order_word(t, r.status)} for r in rows]})
     return 0

@@ -19,6 +19,7 @@ from kairos.commands.plan_view import regime_name
 from kairos.context import Context
 from kairos.core import performance as perf
 from kairos.errors import KairosError, StateError
+from kairos.ledger import OrderRow, Snapshot
 from kairos.money import fmt_krw, fmt_pct
 
 log = logging.getLogger("kairos.report")
@@ -95,30 +96,26 @@ def run(ctx: Context) -> int:
 
 def build(ctx: Context, since: datetime, until: datetime, days: int) -> tuple[dict[str, Any], Series | None]:
     every = ctx.ledger.snapshots(since, until)
-    snaps = [every[i] for i in perf.keep_spaced([_at(s) for s in every])]
-    rows = [r for r in ctx.ledger.orders(since=since) if r["created_at"] <= until.isoformat()]
+    snaps = [every[i] for i in perf.keep_spaced([s.at for s in every])]
+    rows = [r for r in ctx.ledger.orders(since=since) if r.created_at <= until]
     report: dict[str, Any] = {"days": days, "since": since, "until": until, "history": history(ctx, snaps),
                               "costs": costs(ctx, rows), "weights": weights(snaps), "regimes": regimes(ctx, since)}
     if len(snaps) < 2:
         report.update(flows=None, portfolio=None, benchmarks=None)
         return report, None
-    flows, error = read_flows(ctx, _at(snaps[0]), _at(snaps[-1]))
+    flows, error = read_flows(ctx, snaps[0].at, snaps[-1].at)
     report["flows"] = {"known": error is None, "error": error, **perf.flow_summary(flows)}
     figures, series = analyse(ctx, snaps, flows, known=error is None)
     return report | figures, series
 
 
 # ---- data ---------------------------------------------------------------------------------------------------
-def _at(snap: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(snap["at"])
-
-
-def history(ctx: Context, snaps: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def history(ctx: Context, snaps: Sequence[Snapshot]) -> dict[str, Any]:
     row = ctx.ledger.read("SELECT COUNT(*) AS n, MIN(at) AS first FROM snapshots")[0]
     data: dict[str, Any] = {"snapshots_in_window": len(snaps), "snapshots_total": row["n"], "first_snapshot": row["first"]}
     if snaps:
-        data.update(window_first=snaps[0]["at"], window_last=snaps[-1]["at"],
-                    span_days=perf.days_between(_at(snaps[0]), _at(snaps[-1])))
+        data.update(window_first=snaps[0].at.isoformat(), window_last=snaps[-1].at.isoformat(),
+                    span_days=perf.days_between(snaps[0].at, snaps[-1].at))
     return data
 
 
@@ -171,10 +168,10 @@ def plan_arrivals(ctx: Context) -> dict[str, dict[str, Decimal]]:
 
 
 # ---- figures ------------------------------------------------------------------------------------------------
-def analyse(ctx: Context, snaps: Sequence[dict[str, Any]], flows: Sequence[perf.Flow], *,
+def analyse(ctx: Context, snaps: Sequence[Snapshot], flows: Sequence[perf.Flow], *,
             known: bool) -> tuple[dict[str, Any], Series]:
-    times = [_at(s) for s in snaps]
-    values = [s["total_krw"] for s in snaps]
+    times = [s.at for s in snaps]
+    values = [s.total_krw for s in snaps]
     index = perf.twr_index(times, values, flows)
     series = Series(times, {"portfolio": index}, perf.drawdown_series(index))
     start, end = values[0], values[-1]
@@ -187,24 +184,23 @@ def analyse(ctx: Context, snaps: Sequence[dict[str, Any]], flows: Sequence[perf.
     return {"portfolio": portfolio, "benchmarks": benchmarks}, series
 
 
-def benchmark_lines(ctx: Context, snaps: Sequence[dict[str, Any]], times: Sequence[datetime]) -> dict[str, Any]:
+def benchmark_lines(ctx: Context, snaps: Sequence[Snapshot], times: Sequence[datetime]) -> dict[str, Any]:
     """Benchmarks from the snapshots' own prices (see core.performance.benchmarks)."""
     s = ctx.settings.strategy
-    prices = [{c: Decimal(v["price"]) for c, v in snap.get("coins", {}).items()} for snap in snaps]
-    start = _weights_of(snaps[0])
-    return perf.benchmarks(times, prices, s.portfolio.weights, s.season_filter.risk_on_crypto_ratio, start)
+    prices = [{c: v["price"] for c, v in snap.coins.items()} for snap in snaps]
+    return perf.benchmarks(times, prices, s.portfolio.weights, s.season_filter.risk_on_crypto_ratio, snaps[0].weights())
 
 
-def _weights_of(snap: dict[str, Any]) -> dict[str, Decimal]:
-    return {c: Decimal(v["weight"]) for c, v in snap.get("coins", {}).items()} | {"KRW": Decimal(snap.get("krw_weight", "0"))}
+def fill_of(row: OrderRow) -> perf.Fill:
+    return perf.Fill(row.plan_id, row.target, row.side, row.executed_qty, row.executed_krw, row.fee, row.slippage_bps)
 
 
-def costs(ctx: Context, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def costs(ctx: Context, rows: Sequence[OrderRow]) -> dict[str, Any]:
     """Fees and execution cost of the orders that filled: all together, per plan, per slice."""
-    pairs = [(r, f) for r, f in ((r, perf.Fill.from_row(r)) for r in rows) if f.qty > 0]
+    pairs = [(r, f) for r, f in ((r, fill_of(r)) for r in rows) if f.qty > 0]
     done = [f for _, f in pairs]
     plans = perf.plan_costs(done, plan_arrivals(ctx)) if done else []
-    slices = [{"at": r["created_at"], "user_order_id": r["user_order_id"], **asdict(f),
+    slices = [{"at": r.created_at.isoformat(), "user_order_id": r.user_order_id, **asdict(f),
                "fee_bps": perf.fee_bps(f.fee, f.krw)} for r, f in pairs]
     return {"all": cost_data(perf.cost_of("all", done)), "plans": [cost_data(c) for c in plans], "slices": slices}
 
@@ -213,12 +209,11 @@ def cost_data(cost: perf.Cost) -> dict[str, Any]:
     return {**asdict(cost), "total_bps": cost.total_bps}
 
 
-def weights(snaps: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+def weights(snaps: Sequence[Snapshot]) -> dict[str, Any] | None:
     if not snaps:
         return None
     last = snaps[-1]
-    targets = {k: Decimal(v) for k, v in (last.get("targets") or {}).items()}
-    return {"at": last["at"], "regime": last.get("regime"), "rows": perf.weight_gaps(_weights_of(last), targets)}
+    return {"at": last.at.isoformat(), "regime": last.regime, "rows": perf.weight_gaps(last.weights(), last.targets)}
 
 
 def regimes(ctx: Context, since: datetime) -> list[dict[str, Any]]:

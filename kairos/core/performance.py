@@ -244,14 +244,6 @@ class Fill:
     fee: Decimal
     slippage_bps: Decimal | None  # vs the mid price at submission
 
-    @classmethod
-    def from_row(cls, row: Mapping[str, object]) -> "Fill":
-        """From a ledger orders row (Decimals stored as text)."""
-        slip = row.get("slippage_bps")
-        return cls(row.get("plan_id"), str(row["target"]), str(row["side"]), Decimal(str(row.get("executed_qty") or 0)),  # type: ignore[arg-type]
-                   Decimal(str(row.get("executed_krw") or 0)), Decimal(str(row.get("fee") or 0)),
-                   Decimal(str(slip)) if slip not in (None, "") else None)
-
 
 @dataclass(frozen=True)
 class Cost:
