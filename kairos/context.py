@@ -9,7 +9,7 @@ import argparse
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kairos.clock import Clock, FixedClock, SystemClock, parse_iso
 from kairos.env import Env

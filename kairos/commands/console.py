@@ -6,8 +6,7 @@ lock); --orders reads only the ledger. Neither changes anything.
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from typing import Any
 
 from kairos.engine import plans as P

@@ -325,15 +325,13 @@ def test_cli_refuses_a_damaged_state_file_with_exit_3(real_state: bytes, slow_mo
     A file that still parses with the right version but has a broken structure must be refused
     the same way (exit 3) unless it is still a state the commands can use.
     """
-    with scratch_dir("fuzz-cli") as home:
-        state, log = home / "data" / "mock" / "state.json", home / "logs" / "kairos.log"
-        state.parent.mkdir(parents=True)
-
-        @settings(max_examples=examples(slow_mode, 25, 400), derandomize=not slow_mode, **COMMON)
-        @given(data=damaged(real_state), command=st.sampled_from(["--process-twap", "--twap-status", "--quarterly-rebalance"]))
-        def check(data: bytes, command: str) -> None:
+    @settings(max_examples=examples(slow_mode, 25, 400), derandomize=not slow_mode, **COMMON)
+    @given(data=damaged(real_state), command=st.sampled_from(["--process-twap", "--twap-status", "--quarterly-rebalance"]))
+    def check(data: bytes, command: str) -> None:
+        with scratch_dir("fuzz-cli") as home:  # each example in its own home: no example sees another's files
+            state, log = home / "data" / "mock" / "state.json", home / "logs" / "kairos.log"
+            state.parent.mkdir(parents=True)
             state.write_bytes(data)
-            log.unlink(missing_ok=True)
             env = Env(stdout=io.StringIO(), stderr=io.StringIO(), environ={}, home=home, clock=FixedClock(START))
             previous = signal.getsignal(signal.SIGTERM)
             try:
@@ -352,4 +350,4 @@ def test_cli_refuses_a_damaged_state_file_with_exit_3(real_state: bytes, slow_mo
             if code == 3:
                 assert state.read_bytes() == data
                 assert [l for l in err.splitlines() if l.strip()] == [err.strip()] and err.startswith("error: state file")
-        check()
+    check()
