@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from kairos import crashpoints
+from kairos.engine.model import UNRESOLVED
 
 if TYPE_CHECKING:
     from kairos.binding import ExchangeIdentity
@@ -268,7 +269,7 @@ class Ledger:
         total = Decimal(0)
         for r in rows:
             executed = Decimal(r["executed_krw"] or "0")
-            if r["status"] in ("intent", "unknown", "submitted"):
+            if r["status"] in UNRESOLVED:  # the text of an OrderStatus finds the member
                 size = Decimal(r["amount_krw"]) if r["amount_krw"] else Decimal(r["qty"] or 0) * Decimal(r["mid_price"] or 0)
                 total += max(size, executed)
             else:

@@ -55,7 +55,7 @@ def cancel(ctx: Context) -> int:
         tick.close(plan, PlanStatus.CANCELED)
         progress = f"{plan.progress() * 100:.1f}%"
     ctx.out.say(ctx.out.t(M["canceled"], plan=plan_id, n=cancelled, progress=progress))
-    ctx.out.emit({"plan_id": plan_id, "status": "canceled", "cancelled_orders": cancelled, "summary": plan.summary})
+    ctx.out.emit({"plan_id": plan_id, "status": PlanStatus.CANCELED.value, "cancelled_orders": cancelled, "summary": plan.summary})
     log.info("TWAP plan %s canceled by the operator at %s", plan_id, now.isoformat())
     return 0
 

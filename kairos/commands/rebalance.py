@@ -7,12 +7,11 @@ only planned once every earlier order's result is known (reconciled by user_orde
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
 from kairos.account_guard import check_installation
-from kairos.clock import to_ms
 from kairos.coinone.models import MarketRules
 from kairos.commands import plan_view, season
 from kairos.commands.common import (
@@ -27,12 +26,11 @@ from kairos.core.season import SeasonDecision
 from kairos.core.types import OrderIntent, Regime, Side
 from kairos.engine import plans as P
 from kairos.engine.executor import Executor, Slice
-from kairos.engine.model import (
-    LegStatus, OrderRecord, OrderStatus, PendingRebalance, PlanStatus, RebalanceMark, State, TwapPlan,
-)
+from kairos.engine.model import OrderRecord, PendingRebalance, RebalanceMark, State, TwapPlan
 from kairos.engine.plans import order_word
+from kairos.engine import lifecycle
 from kairos.engine.tick import Tick
-from kairos.errors import DataError, ExchangeError, KairosError
+from kairos.errors import KairosError
 from kairos.money import ZERO, fmt_krw, fmt_qty, round_down
 from kairos import signals
 from kairos.notify.texts import A, side_word
@@ -51,15 +49,11 @@ class Unresolved(KairosError):
     """Earlier orders have an unknown result: a rebalance now could trade twice (exit 1, one line, alert)."""
 
 
-DAY_MS = 86_400_000
-
 M = {
     "done": ("이번 분기({q}) 리밸런싱은 이미 {at}에 실행되었습니다. 다시 하려면 --force.",
              "This quarter's ({q}) rebalance already ran at {at}. Use --force to run it again."),
     "active": ("활성 TWAP 계획 {plan}이(가) 진행 중이라 새 리밸런싱을 하지 않습니다. 대체하려면 --force.",
                "TWAP plan {plan} is still active; no new rebalance. Use --force to supersede it."),
-    "pending": ("이전 주문 {n}건의 결과를 아직 확인하지 못했습니다. 다음 실행에서 다시 확인합니다.",
-                "{n} earlier order(s) still have an unknown result; they are checked again on the next run."),
     "first_regime": ("기록된 시장 국면이 없어 지금 판단합니다: {regime} — {reason}",
                      "No regime recorded yet; deciding now: {regime} — {reason}"),
     "dry": ("[드라이런] 주문을 보내지 않았고 상태 파일과 장부도 바꾸지 않았습니다.",
@@ -68,13 +62,9 @@ M = {
               "  • {coin} {side}: {size} → {status}, filled {qty} {coin} (avg {avg} KRW, fee {fee} KRW)"),
     "skip_buy": ("  • {coin} 매수 건너뜀: 매도 후 KRW가 부족해 최소 주문 미만", "  • {coin} BUY skipped: below the minimum after the KRW cap"),
     "finished": ("리밸런싱 완료: 주문 {n}건.", "Rebalance finished: {n} order(s)."),
-    "superseded": ("TWAP 계획 {plan}을(를) 대체(superseded)했습니다.", "TWAP plan {plan} superseded."),
     "deferred": ("국면 전환 리밸런싱은 미확인 주문이 정리된 뒤 다음 --process-twap에서 시작됩니다.",
                  "The regime-change rebalance starts on the next --process-twap, once unknown orders are resolved."),
     "buy": ("매수", "BUY"), "sell": ("매도", "SELL"),
-    "start_title": ("TWAP {plan} 시작 ({kind}, {regime})", "TWAP {plan} started ({kind}, {regime})"),
-    "start_line": ("{coin} {side} {size}: {n}회 × {minutes}분, ATR {atr}%", "{coin} {side} {size} in {n} × {minutes} min, ATR {atr}%"),
-    "kind_quarterly": ("분기 리밸런싱", "quarterly rebalance"), "kind_season_change": ("국면 전환", "regime change"),
     "late": ("⏰ 이번 분기({q}) 리밸런싱이 예정 시각({due})에 실행되지 않아 지금 늦게 시작합니다.",
              "⏰ This quarter's ({q}) rebalance was due {due} and has not run: starting it now, late."),
     "untrusted": ("  • {coin}: 가격을 믿을 수 없어 주문하지 않음 — {why}", "  • {coin}: price not trusted, no order — {why}"),
@@ -120,7 +110,7 @@ def rebalance_in(ctx: Context, session: StateSession, *, use_twap: bool, force: 
         return 0
     active = st.active_plans()
     executor = Executor(ctx, session, ctx.ledger, kind="twap" if use_twap else "immediate")
-    if not reconcile_all(ctx, executor, st, now):
+    if not lifecycle.reconcile_all(ctx, executor, st, now):
         raise Unresolved("earlier orders still have an unknown result (see above); no rebalance until a later "
                          "run has reconciled them")
     # inputs first: every price, rule and candle is read and checked before the state changes, so a
@@ -131,7 +121,7 @@ def rebalance_in(ctx: Context, session: StateSession, *, use_twap: bool, force: 
     inputs = gather(ctx, regime, use_twap, now)
     if first:
         record_first_regime(ctx, st, first, now)
-    if sum(supersede(ctx, executor, plan, now) for plan in active):
+    if sum(lifecycle.supersede(ctx, executor, plan, now) for plan in active):
         inputs = gather(ctx, regime, use_twap, now)  # cancelled orders freed balances: plan from what is held now
     session.save()
     view, rules, plan, atr = inputs
@@ -176,7 +166,7 @@ def catch_up(ctx: Context, session: StateSession, now: datetime) -> int | None:
 def gather(ctx: Context, regime: Regime, use_twap: bool, now: datetime) -> Inputs:
     """Everything a rebalance decides from — prices (checked), rules, the plan, each coin's ATR — or an error."""
     view, rules, plan = make_plan(ctx, regime)
-    atr = atr_percentages(ctx, plan, now) if use_twap and plan.has_orders else {}
+    atr = lifecycle.atr_percentages(ctx, plan, now) if use_twap and plan.has_orders else {}
     return view, rules, plan, atr
 
 
@@ -244,7 +234,7 @@ def dry_run(ctx: Context, use_twap: bool, now: datetime) -> int:
     view, rules, plan = make_plan(ctx, regime)
     plan_view.print_plan(ctx.out, plan, regime.value, ratio(ctx, regime), view.valuation.outside)
     if use_twap and plan.has_orders:
-        preview = P.build_plan("dry-run", plan=plan, rules=rules, atr=atr_percentages(ctx, plan, now),
+        preview = P.build_plan("dry-run", plan=plan, rules=rules, atr=lifecycle.atr_percentages(ctx, plan, now),
                                settings=ctx.settings, now=now, regime=regime, kind="quarterly",
                                arrival={c: view.tickers[c].mid for c in view.tickers if c in rules})
         plan_view.print_twap_plan(ctx.out, preview, with_slots=True)
@@ -255,109 +245,16 @@ def dry_run(ctx: Context, use_twap: bool, now: datetime) -> int:
 
 
 # ---- reconciliation and superseding -----------------------------------------------------------------
-def reconcile_all(ctx: Context, executor: Executor, st: State, now: datetime, run_id: str | None = None) -> bool:
-    """Resolve every unknown order first; False (with a message) if some are still unknown.
-
-    `run_id` is the calling run's id when it has already reconciled (a --process-twap tick), so a
-    "not found" is counted once per run, never twice.
-    """
-    run_id = run_id or f"{now.strftime('%Y%m%d%H%M%S')}-rebalance"
-    for record in list(st.orders.values()):
-        executor.reconcile(record, run_id)
-    for _plan, _leg, order in st.unresolved():
-        executor.reconcile(order, run_id)
-    executor.watch_lost()
-    forget_resolved(st, now)
-    unknown = [r for r in st.orders.values() if r.unresolved] + [o for _p, _l, o in st.unresolved() if o.unresolved]
-    if unknown:
-        ctx.out.say(ctx.out.t(M["pending"], n=len(unknown)))
-        return False
-    return True
-
-
-def forget_resolved(st: State, now: datetime | None = None) -> None:
-    """Immediate-order records leave the state once resolved (the ledger keeps them); lost ones stay watched
-    for a day after their intent (see State.lost)."""
-    def keep(r: OrderRecord) -> bool:
-        if r.status is OrderStatus.LOST:
-            return now is None or now <= r.created_at + timedelta(days=2)
-        return r.pending
-    st.orders = {k: r for k, r in st.orders.items() if keep(r)}
-
-
-def supersede(ctx: Context, executor: Executor, plan: TwapPlan, now: datetime) -> int:
-    """Mark a running plan superseded: cancel its open orders, archive it, say so; the number cancelled."""
-    cancelled = executor.cancel_open(plan)
-    for leg in plan.legs:
-        if leg.active:
-            leg.status = LegStatus.SUPERSEDED
-    plan.status, plan.closed_at = PlanStatus.SUPERSEDED, now
-    plan.summary = plan.outcome()
-    ctx.ledger.archive_plan(now, plan)  # before the save: a run killed in between supersedes it again next time
-    executor.session.save()
-    ctx.out.say(ctx.out.t(M["superseded"], plan=plan.plan_id))
-    return cancelled
-
-
 # ---- TWAP -------------------------------------------------------------------------------------------------
-def atr_percentages(ctx: Context, plan: RebalancePlan, now: datetime) -> dict[str, Decimal]:
-    """Each traded coin's Wilder ATR % over its last `execution.atr_candles` completed daily candles."""
-    from kairos.core.indicators import atr_percent_over
-
-    ex = ctx.settings.execution
-    result = {}
-    for intent in plan.intents:
-        try:
-            candles = ctx.client.chart(intent.target, "1d", ex.atr_candles + 2)
-        except ExchangeError as exc:
-            raise DataError(f"no TWAP plan: {intent.target} daily candles unavailable ({exc})") from exc
-        done = [c for c in candles if c.timestamp + DAY_MS <= to_ms(now)]
-        if len(done) < ex.atr_candles:
-            log.warning("%s: %d completed daily candles, fewer than execution.atr_candles (%d); ATR over all of them",
-                        intent.target, len(done), ex.atr_candles)
-        if len(done) < ex.atr_period + 1:
-            raise DataError(f"no TWAP plan: {intent.target} has {len(done)} completed daily candles, "
-                            f"ATR({ex.atr_period}) needs {ex.atr_period + 1}")
-        result[intent.target] = atr_percent_over(done, ex.atr_period, ex.atr_candles)
-    return result
-
-
 def start_twap(ctx: Context, session: StateSession, plan: RebalancePlan, rules: dict[str, MarketRules],
                regime: Regime, *, kind: Literal["quarterly", "season_change"], now: datetime,
                atr: dict[str, Decimal] | None = None) -> TwapPlan | None:
-    """Save a new TWAP plan, announce it and print its schedule (the caller runs the first tick); None: no orders."""
-    st = session.data
-    if not plan.has_orders:
-        session.save()
-        return None
-    view = read_market(ctx)
-    plan_id = st.next_plan_id("tw", now)
-    twap_plan = P.build_plan(plan_id, plan=plan, rules=rules, atr=atr or atr_percentages(ctx, plan, now),
-                             settings=ctx.settings, now=now, regime=regime, kind=kind,
-                             arrival={c: view.tickers[c].mid for c in rules})
-    st.plans.append(twap_plan)
-    st.rebalance.plan_id = plan_id
-    session.save()
-    ctx.ledger.record_decision(now, "twap_plan", {"plan_id": plan_id, "kind": kind, "regime": regime.value,
-                                                  "legs": [{"target": l.target, "side": l.side.value, "unit": l.unit,
-                                                            "total": str(l.total), "slices": l.slices,
-                                                            "interval_minutes": l.interval_minutes,
-                                                            "atr_pct": str(l.atr_pct)} for l in twap_plan.legs]})
-    plan_view.print_twap_plan(ctx.out, twap_plan, with_slots=False)
-    log.info("TWAP plan %s started (%s, %s): %s", plan_id, kind, regime.value,
-             "; ".join(f"{l.target} {l.side} {l.total} {l.unit} in {l.slices}×{l.interval_minutes} min"
-                       for l in twap_plan.legs))
-    alert_type = "immediate_rebalance" if kind == "season_change" else "twap_start"
-    t = ctx.out.t
-    lines = [t(M["start_line"], coin=l.target, side=t(M["buy"] if l.is_buy else M["sell"]),
-               size=f"{fmt_krw(l.total)} KRW" if l.unit == "krw" else f"{fmt_qty(l.total)} {l.target}",
-               n=l.slices, minutes=l.interval_minutes, atr=f"{l.atr_pct * 100:.2f}")
-             for l in twap_plan.legs]
-    kind_word = t(M["kind_" + kind]) if "kind_" + kind in M else kind
-    ctx.alerts.send(alert_type, t(M["start_title"], plan=plan_id, kind=kind_word,
-                                  regime=plan_view.regime_name(ctx.out, regime.value)),
-                    lines, dedupe_key=f"twap_start:{plan_id}")
-    return twap_plan
+    """Start a TWAP plan (saved and announced by the engine) and print its schedule; None: no orders.
+    The caller runs the first tick."""
+    started = lifecycle.start_plan(ctx, session, plan, rules, regime, kind=kind, now=now, atr=atr)
+    if started is not None:
+        plan_view.print_twap_plan(ctx.out, started, with_slots=False)
+    return started
 
 
 def start_season_twap(ctx: Context, session: StateSession, regime: Regime, now: datetime,
@@ -367,14 +264,14 @@ def start_season_twap(ctx: Context, session: StateSession, regime: Regime, now: 
     None when nothing was started: unknown orders first (deferred to a later tick), or nothing to trade."""
     st = session.data
     executor = Executor(ctx, session, ctx.ledger, kind="twap")
-    if not reconcile_all(ctx, executor, st, now, run_id):
+    if not lifecycle.reconcile_all(ctx, executor, st, now, run_id):
         st.pending_rebalance = PendingRebalance(kind="season_change", regime=regime, since=now)
         session.save()
         ctx.out.say(ctx.out.t(M["deferred"]))
         return None
     inputs = gather(ctx, regime, True, now)  # inputs first: a failing read leaves the running plan as it was
     st.pending_rebalance = None
-    if sum(supersede(ctx, executor, plan, now) for plan in st.active_plans()):
+    if sum(lifecycle.supersede(ctx, executor, plan, now) for plan in st.active_plans()):
         inputs = gather(ctx, regime, True, now)
     view, rules, plan, atr = inputs
     plan_view.print_plan(ctx.out, plan, regime.value, ratio(ctx, regime), view.valuation.outside)
@@ -408,7 +305,7 @@ def execute_now(ctx: Context, session: StateSession, executor: Executor, plan: R
                 ctx.out.say(ctx.out.t(M["skip_buy"], coin=intent.target))
                 continue
             sent.append(submit(ctx, executor, st, plan_id, intent, amount, fresh, rules))
-    forget_resolved(st, now)
+    lifecycle.forget_resolved(st, now)
     placed = [r for r in sent if r is not None]
     st.rebalance.completed = True
     session.save()
