@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from kairos import crashpoints
+from kairos.engine.codec import encode
 from kairos.engine.model import UNRESOLVED
 
 if TYPE_CHECKING:
@@ -289,8 +290,6 @@ class Ledger:
 
     def archive_plan(self, at: datetime, plan: "TwapPlan") -> None:
         """Keep a plan (as the state file holds it) in the ledger; archiving it again replaces it."""
-        from kairos.engine.codec import encode
-
         self.archive_payload(at, plan.plan_id, plan.status.value, encode(plan))
 
     def archive_payload(self, at: datetime, plan_id: str, status: str, payload: dict[str, Any]) -> None:

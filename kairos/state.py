@@ -98,13 +98,13 @@ class StateStore:
 
     def _compare_extra(self, state: State) -> None:
         """Settings fixed at creation (mock.initial_krw) that changed since: said, not silently ignored."""
-        recorded = codec.encode(state.installation) if state.installation is not None else {}
         for key, value in self.extra.items():
-            if recorded.get(key) is not None and str(recorded[key]) != value:
+            recorded = getattr(state.installation, key, None)
+            if recorded is not None and recorded != value:
                 setting = key.replace("_", ".", 1)
                 flag = "--reset-paper" if key.startswith("paper") else "--reset-mock"
                 self.notify(f"notice: {setting} is now {value}, but this paper account started with "
-                            f"{recorded[key]}; its balances are unchanged ({flag} --yes starts a new one)")
+                            f"{recorded}; its balances are unchanged ({flag} --yes starts a new one)")
 
     def _backup_hint(self) -> str:
         good = self.last_good_backup()

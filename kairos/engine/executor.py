@@ -74,10 +74,6 @@ class Slice:
     slots_to: int | None = None  # TWAP: the slots this order uses once accepted
     needed_krw: Decimal | None = None  # what the plan still needs (the notional rail); None: not checked
 
-    @property
-    def krw_value(self) -> Decimal:
-        return self.size if self.side is Side.BUY else self.size * self.bid
-
 
 @dataclass
 class Evidence:
@@ -138,7 +134,7 @@ class Executor:
             raise StateError(f"order id {uoid} already recorded in the state file; refusing to send it twice")
         request = (OrderRequest.market_buy(order.target, order.size, guard, uoid) if order.side is Side.BUY
                    else OrderRequest.market_sell(order.target, order.size, guard, uoid))
-        self.check_rails(request, order.krw_value, order.needed_krw)
+        self.check_rails(request, order_krw(request, order.bid), order.needed_krw)
         if before_intent is not None:
             before_intent()
         record = OrderRecord(uoid=uoid, target=order.target, side=order.side, status=OrderStatus.INTENT,

@@ -105,7 +105,8 @@ class Tick:
         pending = st.unresolved()
         immediate = [r for r in st.orders.values() if r.pending]
         active = st.active_plans()
-        watched = [r for _p, r, until in st.lost() if self.now <= until + self._grace()]
+        grace = timedelta(minutes=self.grace_minutes)
+        watched = [r for _p, r, until in st.lost() if self.now <= until + grace]
         if not (pending or immediate or active or watched or st.pending_rebalance):
             self.session.save(backup=bool(self.prune()))  # heartbeat only (and old finished plans out)
             self.outcome = "idle"
@@ -144,9 +145,6 @@ class Tick:
             return signals.EXIT_TERMINATED
         self.snapshot()
         return 0
-
-    def _grace(self) -> timedelta:
-        return timedelta(minutes=self.grace_minutes)
 
     def one_installation(self) -> None:
         """Read the account's orders once per tick, and only when an order is about to go out (exit 4 on
